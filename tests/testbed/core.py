@@ -1,0 +1,830 @@
+"""Booted Debian test hosts: systemd-nspawn containers in their own network namespaces.
+
+Standard library only, so the CLI also runs under the system Python (the non-root refusal
+test runs it as ``nobody``, who cannot reach the project's virtual environment).
+
+Everything the tool makes carries its own names and lives in its own range:
+network namespaces ``fsoci-tb-<name>``, host-side veths ``fsoci-v<octet>``, the bridge
+``fsocitb0`` holding 169.254.77.1/24, one apt-cacher-ng bound to that address, and files under
+the state directory (``$FSOCI_TESTBED_DIR``, default ``/var/tmp/faceswap-oci-testbed``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import fcntl
+import hashlib
+import ipaddress
+import json
+import os
+import re
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+SUITE = "bookworm"
+VARIANT = "minbase"
+# python3-venv is deliberately absent: installing it is a role's job.
+PACKAGES: tuple[str, ...] = (
+    "ca-certificates",
+    "dbus",
+    "iproute2",
+    "openssh-server",
+    "python3",
+    "rsync",
+    "sudo",
+    "systemd",
+    "systemd-sysv",
+)
+# Bump when the post-debootstrap recipe changes, so cached tarballs are rebuilt.
+RECIPE_VERSION = 1
+
+SUBNET = ipaddress.IPv4Network("169.254.77.0/24")
+BRIDGE = "fsocitb0"
+BRIDGE_ADDRESS = "169.254.77.1"
+NETNS_PREFIX = "fsoci-tb-"
+VETH_PREFIX = "fsoci-v"
+FIRST_OCTET, LAST_OCTET = 10, 250
+# Not apt-cacher-ng's usual 3142: a system instance of it may already listen on 0.0.0.0:3142.
+PROXY_PORT = 3942
+SSH_PORT = 22
+SSH_USER = "root"
+BOOT_TIMEOUT_S = 60.0
+STOP_TIMEOUT_S = 15.0
+NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,39}$")
+DEFAULT_MIRROR = "http://deb.debian.org/debian"
+DEFAULT_SECURITY_MIRROR = "http://deb.debian.org/debian-security"
+SSH_OPTIONS: tuple[str, ...] = (
+    "-o",
+    "StrictHostKeyChecking=no",
+    "-o",
+    "UserKnownHostsFile=/dev/null",
+    "-o",
+    "LogLevel=ERROR",
+    "-o",
+    "BatchMode=yes",
+    "-o",
+    "IdentitiesOnly=yes",
+    "-o",
+    "ConnectTimeout=10",
+)
+
+# command -> Debian package that provides it
+PREREQUISITES: dict[str, str] = {
+    "ip": "iproute2",
+    "systemd-nspawn": "systemd-container",
+    "apt-cacher-ng": "apt-cacher-ng",
+    "zstd": "zstd",
+    "tar": "tar",
+    "ssh": "openssh-client",
+    "ssh-keygen": "openssh-client",
+    "unshare": "util-linux",
+    "mount": "mount",
+}
+BUILD_PREREQUISITES: dict[str, str] = {"debootstrap": "debootstrap"}
+
+
+class TestbedError(RuntimeError):
+    """Something the test bed tried failed; the message says what and what to do."""
+
+
+class TestbedUnsupported(TestbedError):
+    """This machine cannot run test hosts (not root, a tool or kernel feature is missing)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Host:
+    """A booted test host, reachable over SSH from this machine."""
+
+    name: str
+    address: str
+    port: int
+    user: str
+    key_path: str
+
+    def ssh_command(self, command: str | Sequence[str] | None = None) -> list[str]:
+        """The ``ssh`` argv that runs *command* on the host (a login shell when None)."""
+        argv = ["ssh", *SSH_OPTIONS, "-i", self.key_path, "-p", str(self.port)]
+        argv.append(f"{self.user}@{self.address}")
+        if command is not None:
+            argv.append(command if isinstance(command, str) else shlex.join(command))
+        return argv
+
+    def ssh(
+        self, command: str | Sequence[str], *, check: bool = True, timeout: float = 300.0
+    ) -> subprocess.CompletedProcess[str]:
+        """Run *command* on the host over a fresh SSH session and capture its output."""
+        return subprocess.run(
+            self.ssh_command(command),
+            check=check,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            stdin=subprocess.DEVNULL,
+        )
+
+    def host_vars(self) -> dict[str, Any]:
+        """Ansible connection variables for this host."""
+        return {
+            "ansible_host": self.address,
+            "ansible_port": self.port,
+            "ansible_user": self.user,
+            "ansible_ssh_private_key_file": self.key_path,
+            "ansible_ssh_common_args": "-o StrictHostKeyChecking=no "
+            "-o UserKnownHostsFile=/dev/null",
+            "ansible_python_interpreter": "/usr/bin/python3",
+        }
+
+    def ansible_inventory(self, group: str = "all") -> dict[str, Any]:
+        """A YAML/JSON inventory with this host alone (see :func:`ansible_inventory`)."""
+        return ansible_inventory([self], group=group)
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def ansible_inventory(hosts: Sequence[Host], group: str = "all") -> dict[str, Any]:
+    """An inventory (as data, dump it to JSON or YAML) holding *hosts* in *group*."""
+    members = {h.name: h.host_vars() for h in hosts}
+    if group == "all":
+        return {"all": {"hosts": members}}
+    return {"all": {"children": {group: {"hosts": members}}}}
+
+
+def state_dir() -> Path:
+    return Path(os.environ.get("FSOCI_TESTBED_DIR", "/var/tmp/faceswap-oci-testbed"))
+
+
+def _run(argv: Sequence[str], *, check: bool = True) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(list(argv), capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    if check and proc.returncode != 0:
+        raise TestbedError(
+            f"`{shlex.join(argv)}` exited {proc.returncode}: "
+            f"{(proc.stderr or proc.stdout).strip()[-2000:]}"
+        )
+    return proc
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie child of ours counts as dead.
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def _pid_cmdline(pid: int) -> list[str]:
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return []
+    return [part.decode(errors="replace") for part in raw.split(b"\0") if part]
+
+
+def _reap(pid: int) -> None:
+    with contextlib.suppress(ChildProcessError, OSError):
+        os.waitpid(pid, os.WNOHANG)
+
+
+def _stop_pid(pid: int, marker: str, timeout: float = STOP_TIMEOUT_S) -> None:
+    """SIGTERM *pid* (only if its command line mentions *marker*), then SIGKILL after timeout."""
+    if not _pid_alive(pid) or marker not in " ".join(_pid_cmdline(pid)):
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        _reap(pid)
+        if not _pid_alive(pid):
+            return
+        time.sleep(0.1)
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+    for _ in range(50):
+        _reap(pid)
+        if not _pid_alive(pid):
+            return
+        time.sleep(0.1)
+
+
+def _tcp_banner(address: str, port: int, timeout: float = 1.0) -> bytes:
+    with socket.create_connection((address, port), timeout=timeout) as sock:
+        sock.settimeout(timeout)
+        return sock.recv(64)
+
+
+def _mounts_under(path: Path) -> list[str]:
+    prefix = str(path.resolve())
+    found = []
+    for line in Path("/proc/self/mountinfo").read_text().splitlines():
+        mount_point = line.split()[4].replace("\\040", " ")
+        if mount_point == prefix or mount_point.startswith(prefix + "/"):
+            found.append(mount_point)
+    return found
+
+
+def machine_mirrors() -> tuple[str, str]:
+    """The Debian archive and security mirrors this machine's apt uses (http or https)."""
+    archive, security = DEFAULT_MIRROR, DEFAULT_SECURITY_MIRROR
+    texts = []
+    for path in [Path("/etc/apt/sources.list"), *sorted(Path("/etc/apt/sources.list.d").glob("*"))]:
+        with contextlib.suppress(OSError):
+            texts.append(path.read_text())
+    found_archive = found_security = None
+    for text in texts:
+        for uri in re.findall(r"(?:URIs:\s*|^deb\s+(?:\[[^]]*\]\s+)?)(https?://\S+)", text, re.M):
+            uri = uri.rstrip("/")
+            if uri.endswith("/debian-security") and found_security is None:
+                found_security = uri
+            elif uri.endswith("/debian") and found_archive is None:
+                found_archive = uri
+    return found_archive or archive, found_security or security
+
+
+class Testbed:
+    """Makes, lists and removes test hosts. All mutating calls hold one file lock."""
+
+    def __init__(self, root: Path | None = None) -> None:
+        self.root = root or state_dir()
+        self.cache_dir = self.root / "cache"
+        self.hosts_dir = self.root / "hosts"
+        self.proxy_dir = self.root / "apt-cacher-ng"
+        self.key_path = self.root / "ssh" / "id_ed25519"
+
+    # ---------------------------------------------------------------- checks
+    @staticmethod
+    def missing_prerequisites(*, build: bool = False) -> list[str]:
+        """Human-readable reasons this machine cannot run hosts; empty when it can."""
+        reasons = []
+        if os.geteuid() != 0:
+            reasons.append(
+                "the test bed must run as root (it creates network namespaces, a bridge "
+                "and systemd-nspawn containers); run it with sudo or as root"
+            )
+        needed = dict(PREREQUISITES)
+        if build:
+            needed.update(BUILD_PREREQUISITES)
+        missing_pkgs = sorted({pkg for cmd, pkg in needed.items() if shutil.which(cmd) is None})
+        if missing_pkgs:
+            missing_cmds = sorted(cmd for cmd, pkg in needed.items() if pkg in missing_pkgs)
+            reasons.append(
+                f"missing commands {', '.join(missing_cmds)}: "
+                f"apt-get install {' '.join(missing_pkgs)}"
+            )
+        if not Path("/proc/self/ns/net").exists():
+            reasons.append("the kernel has no network namespaces (/proc/self/ns/net is absent)")
+        return reasons
+
+    def require(self, *, build: bool = False) -> None:
+        reasons = self.missing_prerequisites(build=build)
+        if reasons:
+            raise TestbedUnsupported("cannot run test hosts here: " + "; ".join(reasons))
+
+    # ---------------------------------------------------------------- locking
+    @contextlib.contextmanager
+    def _lock(self) -> Iterator[None]:
+        self.root.mkdir(parents=True, exist_ok=True)
+        with open(self.root / "lock", "w") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    # ---------------------------------------------------------------- rootfs
+    @staticmethod
+    def rootfs_key() -> str:
+        recipe = {"suite": SUITE, "variant": VARIANT, "packages": sorted(PACKAGES)}
+        recipe["recipe"] = RECIPE_VERSION  # type: ignore[assignment]
+        return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:16]
+
+    def rootfs_tarball(self) -> Path:
+        return self.cache_dir / f"rootfs-{SUITE}-{self.rootfs_key()}.tar.zst"
+
+    def build(self, *, force: bool = False) -> tuple[Path, float | None]:
+        """Build the cached rootfs tarball if absent; returns (path, seconds or None if cached)."""
+        self.require(build=not self.rootfs_tarball().exists() or force)
+        with self._lock():
+            return self._build_locked(force=force)
+
+    def _build_locked(self, *, force: bool = False) -> tuple[Path, float | None]:
+        tarball = self.rootfs_tarball()
+        if tarball.exists() and not force:
+            return tarball, None
+        if shutil.which("debootstrap") is None:
+            raise TestbedUnsupported(
+                "building the test-host rootfs needs debootstrap: apt-get install debootstrap"
+            )
+        started = time.monotonic()
+        self.cache_dir.mkdir(parents=True, exist_ok=True)
+        mirror, _ = machine_mirrors()
+        work = Path(tempfile.mkdtemp(prefix="build-", dir=self.cache_dir))
+        target = work / "rootfs"
+        try:
+            _run(
+                [
+                    "debootstrap",
+                    f"--variant={VARIANT}",
+                    "--include=" + ",".join(PACKAGES),
+                    SUITE,
+                    str(target),
+                    mirror,
+                ]
+            )
+            self._finish_rootfs(target)
+            partial = tarball.with_suffix(".partial")
+            _run(
+                [
+                    "tar",
+                    "--numeric-owner",
+                    "--xattrs",
+                    "--xattrs-include=*",
+                    "-I",
+                    "zstd -T0 -3",
+                    "-C",
+                    str(target),
+                    "-cf",
+                    str(partial),
+                    ".",
+                ]
+            )
+            partial.replace(tarball)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        for stale in self.cache_dir.glob(f"rootfs-{SUITE}-*.tar.zst"):
+            if stale != tarball:
+                stale.unlink()
+        return tarball, time.monotonic() - started
+
+    @staticmethod
+    def _finish_rootfs(target: Path) -> None:
+        """Turn a fresh debootstrap tree into a host template: no identity, SSH by key only."""
+        for key in (target / "etc" / "ssh").glob("ssh_host_*"):
+            key.unlink()
+        (target / "etc" / "machine-id").write_text("")
+        dbus_id = target / "var" / "lib" / "dbus" / "machine-id"
+        if dbus_id.exists() or dbus_id.is_symlink():
+            dbus_id.unlink()
+        (target / "etc" / "ssh" / "sshd_config.d").mkdir(parents=True, exist_ok=True)
+        (target / "etc" / "ssh" / "sshd_config.d" / "testbed.conf").write_text(
+            "PasswordAuthentication no\nKbdInteractiveAuthentication no\n"
+            "PermitRootLogin prohibit-password\nUseDNS no\nMaxStartups 64:30:128\n"
+        )
+        # The hosts have no route out; apt goes through the proxy on the bridge (per host).
+        (target / "etc" / "apt" / "sources.list").write_text(
+            f"deb {DEFAULT_MIRROR} {SUITE} main\n"
+            f"deb {DEFAULT_MIRROR} {SUITE}-updates main\n"
+            f"deb {DEFAULT_SECURITY_MIRROR} {SUITE}-security main\n"
+        )
+        # Units that only wait for things the hosts never have.
+        wants = target / "etc" / "systemd" / "system"
+        for unit in (
+            "systemd-networkd-wait-online.service",
+            "apt-daily.timer",
+            "apt-daily-upgrade.timer",
+            "e2scrub_all.timer",
+            "fstrim.timer",
+        ):
+            mask = wants / unit
+            if not mask.exists() and not mask.is_symlink():
+                mask.symlink_to("/dev/null")
+        _run(["chroot", str(target), "apt-get", "clean"])
+
+    # ---------------------------------------------------------------- key
+    def ensure_key(self) -> Path:
+        if not self.key_path.exists():
+            self.key_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            _run(
+                [
+                    "ssh-keygen",
+                    "-q",
+                    "-t",
+                    "ed25519",
+                    "-N",
+                    "",
+                    "-C",
+                    "faceswap-oci-testbed",
+                    "-f",
+                    str(self.key_path),
+                ]
+            )
+        return self.key_path
+
+    # ---------------------------------------------------------------- state
+    def _host_dir(self, name: str) -> Path:
+        return self.hosts_dir / name
+
+    def _read_state(self, name: str) -> dict[str, Any] | None:
+        try:
+            data: dict[str, Any] = json.loads((self._host_dir(name) / "state.json").read_text())
+        except (OSError, ValueError):
+            return None
+        return data
+
+    def _write_state(self, name: str, data: dict[str, Any]) -> None:
+        path = self._host_dir(name) / "state.json"
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(data, indent=2))
+        tmp.replace(path)
+
+    def host_names(self) -> list[str]:
+        if not self.hosts_dir.is_dir():
+            return []
+        return sorted(p.name for p in self.hosts_dir.iterdir() if p.is_dir())
+
+    def _host_from_state(self, data: dict[str, Any]) -> Host:
+        return Host(
+            name=data["name"],
+            address=data["address"],
+            port=SSH_PORT,
+            user=SSH_USER,
+            key_path=str(self.key_path),
+        )
+
+    def _running(self, data: dict[str, Any]) -> bool:
+        pid = data.get("pid")
+        return (
+            isinstance(pid, int)
+            and _pid_alive(pid)
+            and "systemd-nspawn" in " ".join(_pid_cmdline(pid))
+        )
+
+    # ---------------------------------------------------------------- shared network
+    def _bridge_exists(self) -> bool:
+        return _run(["ip", "link", "show", "dev", BRIDGE], check=False).returncode == 0
+
+    def _ensure_bridge(self) -> None:
+        if not self._bridge_exists():
+            _run(["ip", "link", "add", BRIDGE, "type", "bridge"])
+        addrs = _run(["ip", "-4", "-o", "addr", "show", "dev", BRIDGE]).stdout
+        if f"{BRIDGE_ADDRESS}/" not in addrs:
+            _run(["ip", "addr", "add", f"{BRIDGE_ADDRESS}/{SUBNET.prefixlen}", "dev", BRIDGE])
+        _run(["ip", "link", "set", BRIDGE, "up"])
+
+    def _proxy_pid(self) -> int | None:
+        try:
+            pid = int((self.proxy_dir / "pid").read_text())
+        except (OSError, ValueError):
+            return None
+        if _pid_alive(pid) and str(self.proxy_dir) in " ".join(_pid_cmdline(pid)):
+            return pid
+        return None
+
+    def _ensure_proxy(self) -> None:
+        """Start this tool's own apt-cacher-ng on the bridge address (hosts' only way out)."""
+        if self._proxy_pid() is not None:
+            return
+        with contextlib.suppress(OSError):
+            socket.create_connection((BRIDGE_ADDRESS, PROXY_PORT), timeout=0.5).close()
+            raise TestbedError(
+                f"something else already listens on {BRIDGE_ADDRESS}:{PROXY_PORT}; "
+                "find it with `ss -ltnp` and stop it"
+            )
+        conf = self.proxy_dir / "conf"
+        for sub in ("conf", "cache", "log"):
+            (self.proxy_dir / sub).mkdir(parents=True, exist_ok=True)
+        archive, security = machine_mirrors()
+        (conf / "backends_debian").write_text(archive + "/\n")
+        (conf / "backends_debian_security").write_text(security + "/\n")
+        lines = [
+            f"CacheDir: {self.proxy_dir / 'cache'}",
+            f"LogDir: {self.proxy_dir / 'log'}",
+            "SupportDir: /usr/lib/apt-cacher-ng",
+            f"Port: {PROXY_PORT}",
+            f"SocketPath: {self.proxy_dir / 'socket'}",
+            f"BindAddress: {BRIDGE_ADDRESS}",
+            "ForeGround: 1",
+            "Remap-debrep: file:deb_mirror*.gz /debian ; file:backends_debian",
+            "Remap-secdeb: security.debian.org security.debian.org/debian-security "
+            "deb.debian.org/debian-security /debian-security ; file:backends_debian_security",
+            # CONNECT pass-through, so pip inside a host can reach the Python package index.
+            r"PassThroughPattern: ^(pypi\.org|files\.pythonhosted\.org):443$",
+            "ExThreshold: 4",
+            "VerboseLog: 1",
+        ]
+        upstream = os.environ.get("http_proxy") or os.environ.get("HTTP_PROXY")
+        if upstream:
+            lines.append(f"Proxy: {upstream}")
+        (conf / "acng.conf").write_text("\n".join(lines) + "\n")
+        log = open(self.proxy_dir / "log" / "stdout.log", "ab")  # noqa: SIM115
+        proc = subprocess.Popen(
+            ["apt-cacher-ng", "-c", str(conf), f"PidFile={self.proxy_dir / 'acng.pid'}"],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        log.close()
+        (self.proxy_dir / "pid").write_text(str(proc.pid))
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise TestbedError(
+                    f"apt-cacher-ng exited {proc.returncode}; see {self.proxy_dir / 'log'}"
+                )
+            with contextlib.suppress(OSError):
+                socket.create_connection((BRIDGE_ADDRESS, PROXY_PORT), timeout=0.5).close()
+                return
+            time.sleep(0.1)
+        raise TestbedError(f"apt-cacher-ng did not listen on {BRIDGE_ADDRESS}:{PROXY_PORT}")
+
+    def _teardown_shared(self) -> None:
+        pid = self._proxy_pid()
+        if pid is not None:
+            _stop_pid(pid, str(self.proxy_dir), timeout=5)
+        with contextlib.suppress(OSError):
+            (self.proxy_dir / "pid").unlink()
+        if self._bridge_exists():
+            _run(["ip", "link", "del", BRIDGE], check=False)
+
+    # ---------------------------------------------------------------- up
+    def up(self, names: Sequence[str]) -> list[Host]:
+        """Boot the named hosts (reusing running ones) and return them once SSH answers."""
+        for name in names:
+            if not NAME_RE.match(name):
+                raise TestbedError(
+                    f"host name {name!r} is invalid: use 1-40 lowercase letters, digits or "
+                    "'-', starting with a letter"
+                )
+        self.require(build=not self.rootfs_tarball().exists())
+        with self._lock():
+            tarball, _ = self._build_locked()
+            self.ensure_key()
+            self._ensure_bridge()
+            self._ensure_proxy()
+            started: list[str] = []
+            for name in dict.fromkeys(names):
+                data = self._read_state(name)
+                if data is not None and self._running(data):
+                    continue
+                if data is not None or self._host_dir(name).exists():
+                    self._down_locked(name, shared=False)
+                self._create(name, tarball)
+                started.append(name)
+            hosts = []
+            for name in dict.fromkeys(names):
+                data = self._read_state(name)
+                assert data is not None
+                try:
+                    self._wait_ready(data)
+                except TestbedError:
+                    if name in started:
+                        self._down_locked(name, shared=False)
+                    raise
+                hosts.append(self._host_from_state(data))
+            return hosts
+
+    def _allocate_octet(self) -> int:
+        used = set()
+        for other in self.host_names():
+            data = self._read_state(other)
+            if data is not None:
+                used.add(int(data["octet"]))
+        for octet in range(FIRST_OCTET, LAST_OCTET + 1):
+            if octet not in used:
+                return octet
+        raise TestbedError(f"no free address left in {SUBNET} (hosts: {len(used)})")
+
+    def _create(self, name: str, tarball: Path) -> None:
+        octet = self._allocate_octet()
+        address = str(SUBNET.network_address + octet)
+        host_dir = self._host_dir(name)
+        rootfs = host_dir / "rootfs"
+        netns = NETNS_PREFIX + name
+        veth = f"{VETH_PREFIX}{octet}"
+        host_dir.mkdir(parents=True)
+        data: dict[str, Any] = {
+            "name": name,
+            "octet": octet,
+            "address": address,
+            "netns": netns,
+            "veth": veth,
+            "rootfs": str(rootfs),
+            "pid": None,
+            "created": time.time(),
+        }
+        self._write_state(name, data)
+        try:
+            rootfs.mkdir()
+            _run(
+                [
+                    "tar",
+                    "--numeric-owner",
+                    "--xattrs",
+                    "--xattrs-include=*",
+                    "-I",
+                    "zstd",
+                    "-C",
+                    str(rootfs),
+                    "-xf",
+                    str(tarball),
+                ]
+            )
+            self._personalise(rootfs, name, address)
+            self._make_network(netns, veth, address)
+            data["pid"] = self._boot(name, rootfs, netns, host_dir)
+            self._write_state(name, data)
+        except BaseException:
+            self._down_locked(name, shared=False)
+            raise
+
+    def _personalise(self, rootfs: Path, name: str, address: str) -> None:
+        etc = rootfs / "etc"
+        (etc / "hostname").write_text(name + "\n")
+        (etc / "hosts").write_text(
+            f"127.0.0.1\tlocalhost\n{address}\t{name}\n::1\tlocalhost ip6-localhost\n"
+        )
+        (etc / "machine-id").write_text(os.urandom(16).hex() + "\n")
+        _run(["ssh-keygen", "-A", "-f", str(rootfs)])
+        ssh_dir = rootfs / "root" / ".ssh"
+        ssh_dir.mkdir(mode=0o700, exist_ok=True)
+        pub = Path(str(self.key_path) + ".pub").read_text()
+        (ssh_dir / "authorized_keys").write_text(pub)
+        os.chmod(ssh_dir / "authorized_keys", 0o600)
+        proxy = f"http://{BRIDGE_ADDRESS}:{PROXY_PORT}"
+        (etc / "apt" / "apt.conf.d" / "01testbed-proxy").write_text(
+            f'Acquire::http::Proxy "{proxy}";\nAcquire::https::Proxy "{proxy}";\n'
+            'Acquire::Retries "3";\n'
+        )
+        (etc / "pip.conf").write_text(
+            f"[global]\nproxy = {proxy}\ncert = /etc/ssl/certs/ca-certificates.crt\n"
+        )
+        (etc / "resolv.conf").unlink(missing_ok=True)
+        (etc / "resolv.conf").write_text("# test host: no DNS, apt and pip go through a proxy\n")
+        # This machine's CAs (some networks intercept TLS), kept across update-ca-certificates.
+        local_cas = Path("/usr/local/share/ca-certificates")
+        if local_cas.is_dir():
+            shutil.copytree(
+                local_cas, rootfs / "usr/local/share/ca-certificates", dirs_exist_ok=True
+            )
+        bundle = Path("/etc/ssl/certs/ca-certificates.crt")
+        if bundle.exists():
+            shutil.copyfile(bundle, etc / "ssl" / "certs" / "ca-certificates.crt")
+
+    @staticmethod
+    def _make_network(netns: str, veth: str, address: str) -> None:
+        _run(["ip", "netns", "add", netns])
+        _run(["ip", "link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", netns])
+        _run(["ip", "link", "set", veth, "master", BRIDGE, "up"])
+        _run(["ip", "-n", netns, "link", "set", "lo", "up"])
+        _run(["ip", "-n", netns, "addr", "add", f"{address}/{SUBNET.prefixlen}", "dev", "eth0"])
+        _run(["ip", "-n", netns, "link", "set", "eth0", "up"])
+        # Deliberately no default route: nothing may leave the machine from a test host.
+
+    @staticmethod
+    def _boot(name: str, rootfs: Path, netns: str, host_dir: Path) -> int:
+        Path("/run/systemd/nspawn").mkdir(parents=True, exist_ok=True)
+        nspawn = [
+            "systemd-nspawn",
+            "--quiet",
+            "-D",
+            str(rootfs),
+            "-M",
+            name,
+            "--register=no",
+            "--keep-unit",
+            f"--network-namespace-path=/run/netns/{netns}",
+            "--resolv-conf=off",
+            "--timezone=off",
+            "--link-journal=no",
+            "--console=read-only",
+            "-b",
+        ]
+        # nspawn needs a private mount namespace and its own tmpfs on /run/systemd/nspawn here.
+        script = 'mount -t tmpfs tmpfs /run/systemd/nspawn && exec "$@"'
+        log = open(host_dir / "console.log", "ab")  # noqa: SIM115
+        proc = subprocess.Popen(
+            ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh", *nspawn],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        log.close()
+        return proc.pid
+
+    def _wait_ready(self, data: dict[str, Any]) -> None:
+        deadline = time.monotonic() + BOOT_TIMEOUT_S
+        pid = data["pid"]
+        console = self._host_dir(data["name"]) / "console.log"
+        while time.monotonic() < deadline:
+            _reap(pid)
+            if not _pid_alive(pid):
+                tail = console.read_text(errors="replace")[-1500:] if console.exists() else ""
+                raise TestbedError(f"host {data['name']} exited while booting:\n{tail}")
+            with contextlib.suppress(OSError):
+                if _tcp_banner(data["address"], SSH_PORT).startswith(b"SSH-"):
+                    return
+            time.sleep(0.1)
+        raise TestbedError(
+            f"host {data['name']} did not answer SSH on {data['address']}:22 within "
+            f"{BOOT_TIMEOUT_S:.0f} s; see {console}"
+        )
+
+    # ---------------------------------------------------------------- down
+    def down(self, names: Sequence[str]) -> None:
+        """Remove the named hosts; the bridge and proxy go too once no host is left."""
+        self.require()
+        with self._lock():
+            for name in names:
+                self._down_locked(name, shared=False)
+            if not self.host_names():
+                self._teardown_shared()
+
+    def down_all(self) -> None:
+        """Remove every host, namespace, veth, bridge and proxy this tool made."""
+        self.require()
+        with self._lock():
+            for name in self.host_names():
+                self._down_locked(name, shared=False)
+            # Leftovers of crashed runs, found by this tool's own name prefixes.
+            for netns in _run(["ip", "netns", "list"]).stdout.split():
+                if netns.startswith(NETNS_PREFIX):
+                    self._kill_netns_processes(netns)
+                    _run(["ip", "netns", "del", netns], check=False)
+            for link in self._own_veths():
+                _run(["ip", "link", "del", link], check=False)
+            self._teardown_shared()
+
+    @staticmethod
+    def _own_veths() -> list[str]:
+        out = _run(["ip", "-o", "link", "show"]).stdout
+        names = []
+        for line in out.splitlines():
+            ifname = line.split(":", 2)[1].strip().split("@", 1)[0]
+            if re.fullmatch(re.escape(VETH_PREFIX) + r"\d{1,3}", ifname):
+                names.append(ifname)
+        return names
+
+    @staticmethod
+    def _kill_netns_processes(netns: str) -> None:
+        pids = _run(["ip", "netns", "pids", netns], check=False).stdout.split()
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError, ValueError):
+                os.kill(int(pid), signal.SIGKILL)
+
+    def _down_locked(self, name: str, *, shared: bool) -> None:
+        host_dir = self._host_dir(name)
+        data = self._read_state(name) or {}
+        pid = data.get("pid")
+        rootfs = Path(data.get("rootfs", host_dir / "rootfs"))
+        if isinstance(pid, int):
+            _stop_pid(pid, str(rootfs))
+        netns = data.get("netns", NETNS_PREFIX + name)
+        if netns in _run(["ip", "netns", "list"]).stdout.split():
+            self._kill_netns_processes(netns)
+            _run(["ip", "netns", "del", netns], check=False)
+        veth = data.get("veth")
+        if veth and _run(["ip", "link", "show", "dev", veth], check=False).returncode == 0:
+            _run(["ip", "link", "del", veth], check=False)
+        for mount_point in reversed(_mounts_under(host_dir)) if host_dir.exists() else []:
+            _run(["umount", "-l", mount_point], check=False)
+        if host_dir.exists():
+            shutil.rmtree(host_dir)
+        if shared and not self.host_names():
+            self._teardown_shared()
+
+    # ---------------------------------------------------------------- status
+    def status(self) -> dict[str, Any]:
+        hosts = []
+        for name in self.host_names():
+            data = self._read_state(name)
+            if data is None:
+                hosts.append({"name": name, "state": "broken"})
+                continue
+            hosts.append(
+                {
+                    **self._host_from_state(data).as_dict(),
+                    "state": "running" if self._running(data) else "stopped",
+                    "pid": data.get("pid"),
+                }
+            )
+        tarball = self.rootfs_tarball()
+        return {
+            "state_dir": str(self.root),
+            "rootfs": str(tarball) if tarball.exists() else None,
+            "bridge": BRIDGE if self._bridge_exists() else None,
+            "proxy": f"http://{BRIDGE_ADDRESS}:{PROXY_PORT}" if self._proxy_pid() else None,
+            "hosts": hosts,
+        }
+
+    def get(self, name: str) -> Host:
+        data = self._read_state(name)
+        if data is None or not self._running(data):
+            raise TestbedError(f"host {name} is not running; start it with `up {name}`")
+        return self._host_from_state(data)
