@@ -1,0 +1,107 @@
+"""pytest fixtures: a test key pair and OCI config file, and the local OCI API server."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from tests.ociapi.server import OciApiServer, OciApiState
+
+TENANCY = "ocid1.tenancy.oc1..aaaaaaaatestfaceswapocitenancy0000000000000000000000000000"
+USER = "ocid1.user.oc1..aaaaaaaatestfaceswapociuser000000000000000000000000000000000"
+COMPARTMENT = "ocid1.compartment.oc1..aaaaaaaatestfaceswapocicompartment000000000000000000000"
+REGION = "eu-frankfurt-1"
+
+
+@dataclasses.dataclass(frozen=True)
+class OciTestConfig:
+    config_file: Path
+    profile: str
+    key_file: Path
+    key_id: str
+    public_key: rsa.RSAPublicKey
+    tenancy: str = TENANCY
+    user: str = USER
+    compartment: str = COMPARTMENT
+    region: str = REGION
+
+
+@dataclasses.dataclass
+class OciApi:
+    """What a test gets: the server's URL and state, and the config to reach it."""
+
+    server: OciApiServer
+    cfg: OciTestConfig
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    @property
+    def state(self) -> OciApiState:
+        return self.server.state
+
+    def client_kwargs(self) -> dict[str, object]:
+        return {"config_file": str(self.cfg.config_file), "profile": self.cfg.profile}
+
+
+def write_test_config(directory: Path, profile: str = "DEFAULT") -> OciTestConfig:
+    """A fresh RSA key pair and an OCI config file naming it, as `oci setup config` writes them."""
+    directory.mkdir(parents=True, exist_ok=True)
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    key_file = directory / "oci_api_key.pem"
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    os.chmod(key_file, 0o600)
+    der = key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    digest = hashlib.md5(der, usedforsecurity=False).hexdigest()
+    fingerprint = ":".join(digest[i : i + 2] for i in range(0, 32, 2))
+    config_file = directory / "config"
+    config_file.write_text(
+        f"[{profile}]\nuser={USER}\nfingerprint={fingerprint}\ntenancy={TENANCY}\n"
+        f"region={REGION}\nkey_file={key_file}\n"
+    )
+    os.chmod(config_file, 0o600)
+    return OciTestConfig(
+        config_file=config_file,
+        profile=profile,
+        key_file=key_file,
+        key_id=f"{TENANCY}/{USER}/{fingerprint}",
+        public_key=key.public_key(),
+    )
+
+
+@pytest.fixture(scope="session")
+def oci_test_config(tmp_path_factory: pytest.TempPathFactory) -> OciTestConfig:
+    return write_test_config(tmp_path_factory.mktemp("oci-config"))
+
+
+@pytest.fixture
+def ociapi(oci_test_config: OciTestConfig) -> Iterator[OciApi]:
+    """A fresh local OCI API (empty tenancy, no faults) for one test."""
+    state = OciApiState(
+        tenancy=TENANCY,
+        key_id=oci_test_config.key_id,
+        public_key=oci_test_config.public_key,
+        compartments=[COMPARTMENT],
+        region=REGION,
+    )
+    server = OciApiServer(state).start()
+    try:
+        yield OciApi(server, oci_test_config)
+    finally:
+        server.stop()
