@@ -1,0 +1,158 @@
+"""The Python API: load a job, plan it, run it, tear it down.
+
+>>> import faceswap_oci
+>>> job = faceswap_oci.load_job("job.yml")
+>>> print(faceswap_oci.plan(job).summary())
+>>> result = faceswap_oci.run(job, on_event=print)
+>>> result.ok
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from faceswap_oci.runner import PHASES, EventCallback, JobResult, Runner
+from faceswap_oci.spec import Job, load_job
+from faceswap_oci.state import StateDir
+
+__all__ = ["Plan", "PlannedPhase", "down", "load_job", "plan", "run"]
+
+PHASE_DESCRIPTIONS = {
+    "provision": "create network and GPU instance in OCI (failover across ADs and shapes)",
+    "setup": "prepare the host, NVIDIA driver, Faceswap at the pinned commit",
+    "upload": "send the A and B media to the host (rsync, checksummed)",
+    "extract": "extract faces from A and B",
+    "train": "train the model as a service until a stop criterion",
+    "convert": "swap the faces in A, keep its audio, tag as synthetic media",
+    "fetch": "bring the video, manifest and preview back (sha256 verified)",
+    "teardown": "remove every cloud resource the job created",
+}
+
+
+@dataclass(frozen=True)
+class PlannedPhase:
+    name: str
+    description: str
+    will_run: bool
+    reason: str
+
+
+@dataclass(frozen=True)
+class Plan:
+    job: str
+    target: str
+    state_dir: Path
+    output_dir: Path
+    phases: tuple[PlannedPhase, ...]
+    cost: dict[str, Any] | None
+
+    def summary(self) -> str:
+        lines = [f"job {self.job}: target {self.target}", f"state: {self.state_dir}"]
+        for p in self.phases:
+            mark = "run " if p.will_run else "skip"
+            lines.append(f"  [{mark}] {p.name:<9} {p.description} ({p.reason})")
+        if self.cost:
+            lines.append(f"  estimated cost: {self.cost}")
+        lines.append(f"output: {self.output_dir}")
+        return "\n".join(lines)
+
+
+def _target_text(job: Job) -> str:
+    target = job.spec.target
+    if target.kind == "ssh" and target.ssh is not None:
+        return f"ssh {target.ssh.user}@{target.ssh.host}:{target.ssh.port}"
+    if target.kind == "oci" and target.oci is not None:
+        shapes = ", ".join(target.oci.shapes)
+        pre = " preemptible" if target.oci.preemptible else ""
+        return f"oci {target.oci.region}{pre} [{shapes}]"
+    return "local (this machine)"
+
+
+def _cost(job: Job) -> dict[str, Any] | None:
+    oci = job.spec.target.oci
+    if job.spec.target.kind != "oci" or oci is None:
+        return None
+    try:
+        cost: Any = importlib.import_module("faceswap_oci.cost")
+    except ImportError:
+        return None
+    hours = job.spec.train.stop.hours or oci.max_hours
+    estimate = cost.estimate(oci.shapes[0], hours + 0.5, oci.preemptible, oci.boot_volume_gb)
+    return {"shape": oci.shapes[0], "hours": hours + 0.5, "usd": round(estimate.total_usd, 2)}
+
+
+def plan(
+    job: Job,
+    *,
+    state_root: Path | None = None,
+    from_phase: str | None = None,
+    only: str | None = None,
+) -> Plan:
+    """What a run would do, without running anything."""
+    runner = Runner(job, state_root=state_root)
+    todo = set(runner.plan_phases(from_phase, only))
+    phases = []
+    for name in PHASES:
+        if not runner.applicable(name):
+            phases.append(
+                PlannedPhase(name, PHASE_DESCRIPTIONS[name], False, "not used by this target")
+            )
+        elif name == "teardown":
+            phases.append(
+                PlannedPhase(name, PHASE_DESCRIPTIONS[name], True, f"teardown: {job.spec.teardown}")
+            )
+        else:
+            reason = "to do" if name in todo else "finished, inputs unchanged"
+            phases.append(PlannedPhase(name, PHASE_DESCRIPTIONS[name], name in todo, reason))
+    return Plan(
+        job=job.name,
+        target=_target_text(job),
+        state_dir=runner.state.path,
+        output_dir=job.output_dir,
+        phases=tuple(phases),
+        cost=_cost(job),
+    )
+
+
+def run(
+    job: Job | str | Path,
+    *,
+    on_event: EventCallback | None = None,
+    state_root: Path | None = None,
+    from_phase: str | None = None,
+    only: str | None = None,
+    verbosity: int = 0,
+) -> JobResult:
+    """Run (or resume) a job; ``on_event`` receives every typed :class:`Event`."""
+    if not isinstance(job, Job):
+        job = load_job(job)
+    runner = Runner(job, state_root=state_root, on_event=on_event, verbosity=verbosity)
+    return runner.run(from_phase=from_phase, only=only)
+
+
+def down(
+    job: Job, *, on_event: EventCallback | None = None, state_root: Path | None = None
+) -> JobResult:
+    """Remove every cloud resource the job created (found by tag; no state needed)."""
+    runner = Runner(job, state_root=state_root, on_event=on_event)
+    if runner.kind != "oci":
+        return JobResult(
+            name=job.name,
+            status="successful",
+            state_dir=runner.state.path,
+            phases_run=(),
+            phases_skipped=("teardown",),
+            changed=0,
+            output_dir=job.output_dir,
+            error=None,
+        )
+    return runner.run(only="teardown", teardown=False)
+
+
+def job_states(state_root: Path | None = None) -> list[tuple[StateDir, dict[str, Any]]]:
+    from faceswap_oci.state import list_jobs
+
+    return [(s, s.status()) for s in list_jobs(state_root)]

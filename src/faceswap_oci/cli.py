@@ -1,0 +1,335 @@
+"""The `faceswap-oci` command line: a thin layer over the Python API."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from faceswap_oci import api
+from faceswap_oci import events as ev
+from faceswap_oci.errors import FaceswapOciError
+from faceswap_oci.runner import PHASES, JobResult
+from faceswap_oci.spec import json_schema, load_job
+from faceswap_oci.state import StateDir, default_state_root, list_jobs
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Run Faceswap (extract, train, convert) unattended on OCI, an SSH host or this machine.",
+)
+source_app = typer.Typer(no_args_is_help=True, help="The controller's Faceswap source cache.")
+app.add_typer(source_app, name="source")
+
+err = Console(stderr=True)
+out = Console()
+
+StateRoot = Annotated[
+    Path | None,
+    typer.Option("--state-dir", help="Where job state lives (default: XDG state dir)."),
+]
+JobFile = Annotated[Path, typer.Argument(help="The job file (YAML).", show_default=False)]
+
+
+def _fail(exc: FaceswapOciError) -> None:
+    err.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True, soft_wrap=True)
+    raise typer.Exit(exc.exit_code)
+
+
+def _guard(fn: Callable[[], Any]) -> Any:
+    try:
+        return fn()
+    except FaceswapOciError as exc:
+        _fail(exc)
+
+
+def _example_text() -> str:
+    here = Path(__file__).resolve().parent
+    for candidate in (
+        here / "examples" / "job.example.yml",
+        here.parents[1] / "examples" / "job.example.yml",
+    ):
+        if candidate.is_file():
+            return candidate.read_text()
+    raise FaceswapOciError("the example job file is missing from this installation; reinstall")
+
+
+@app.command()
+def init(
+    path: Annotated[Path, typer.Argument(help="Where to write the example.")] = Path("job.yml"),
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
+) -> None:
+    """Write a commented example job file."""
+    if path.exists() and not force:
+        err.print(f"error: {path} exists; pass --force to overwrite it")
+        raise typer.Exit(2)
+    path.write_text(_guard(_example_text))
+    out.print(f"wrote {path}; edit it, then: faceswap-oci plan {path}")
+
+
+@app.command()
+def schema() -> None:
+    """Print the JSON Schema of the job file (for editors)."""
+    sys.stdout.write(json.dumps(json_schema(), indent=2) + "\n")
+
+
+@app.command()
+def plan(
+    job_file: JobFile,
+    state_dir: StateRoot = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Show what a run would do (phases, target, cost) without doing it."""
+    job = _guard(lambda: load_job(job_file))
+    result = _guard(lambda: api.plan(job, state_root=state_dir))
+    if as_json:
+        data = {
+            "job": result.job,
+            "target": result.target,
+            "state_dir": str(result.state_dir),
+            "output_dir": str(result.output_dir),
+            "cost": result.cost,
+            "phases": [p.__dict__ for p in result.phases],
+        }
+        sys.stdout.write(json.dumps(data) + "\n")
+        return
+    table = Table(title=f"job {result.job} on {result.target}", show_lines=False)
+    for column in ("phase", "action", "what", "why"):
+        table.add_column(column)
+    for p in result.phases:
+        table.add_row(p.name, "run" if p.will_run else "skip", p.description, p.reason)
+    out.print(table)
+    if result.cost:
+        out.print(f"estimated cost: ${result.cost['usd']} ({result.cost})")
+    out.print(f"state: {result.state_dir}\noutput: {result.output_dir}")
+
+
+class _Display:
+    """Live phase list on a terminal; plain lines otherwise; JSON lines with --json."""
+
+    def __init__(self, as_json: bool) -> None:
+        self.as_json = as_json
+        self.tty = sys.stdout.isatty() and not as_json
+        self.status: dict[str, str] = {p: "" for p in PHASES}
+        self.current = ""
+        self.progress = ""
+        self.started = time.monotonic()
+        self.live: Live | None = None
+
+    def __enter__(self) -> _Display:
+        if self.tty:
+            self.live = Live(self._render(), console=out, refresh_per_second=4, transient=False)
+            self.live.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.live is not None:
+            self.live.update(self._render())
+            self.live.__exit__(None, None, None)
+
+    def _render(self) -> Table:
+        elapsed = int(time.monotonic() - self.started)
+        table = Table(title=f"faceswap-oci  {elapsed // 60:d}m{elapsed % 60:02d}s", box=None)
+        table.add_column("phase")
+        table.add_column("state")
+        for phase in PHASES:
+            table.add_row(phase, self.status.get(phase, ""))
+        table.add_row("", "")
+        table.add_row("task", self.current)
+        if self.progress:
+            table.add_row("progress", self.progress)
+        return table
+
+    def _line(self, text: str) -> None:
+        if not self.tty:
+            print(text, flush=True)
+
+    def __call__(self, event: ev.Event) -> None:
+        if self.as_json:
+            print(event.to_json(), flush=True)
+            return
+        if isinstance(event, ev.PhaseStarted):
+            self.status[event.phase] = "running"
+            self._line(f"[{event.phase}] started")
+        elif isinstance(event, ev.PhaseSkipped):
+            self.status[event.phase] = "done (skipped)"
+            self._line(f"[{event.phase}] skipped: {event.reason}")
+        elif isinstance(event, ev.PhaseFinished):
+            self.status[event.phase] = f"{event.status.value} ({event.duration_s:.0f}s)"
+            self._line(
+                f"[{event.phase}] {event.status.value} in {event.duration_s:.1f}s, "
+                f"{event.changed} changed"
+            )
+        elif isinstance(event, ev.TaskStarted):
+            self.current = f"{event.phase}: {event.task}"
+        elif isinstance(event, ev.TaskDone) and event.status is ev.TaskStatus.FAILED:
+            self._line(f"[{event.phase}] FAILED {event.task}: {event.message}")
+        elif isinstance(event, ev.Progress):
+            self.progress = " ".join(f"{k}={v}" for k, v in event.data.items())
+            self._line(f"[{event.phase}] {self.progress}")
+        elif isinstance(event, ev.Report):
+            self._line(f"[{event.phase}] {event.report}: {json.dumps(event.data, default=str)}")
+        if self.live is not None:
+            self.live.update(self._render())
+
+
+def _summarise(result: JobResult, as_json: bool) -> None:
+    if as_json:
+        return
+    if result.ok:
+        out.print(
+            f"job {result.name}: {result.status}; phases run: {', '.join(result.phases_run) or '-'}"
+            f"; {result.changed} changed; output: {result.output_dir}"
+        )
+        return
+    err.print(f"job {result.name}: {result.status}: {result.error}", highlight=False)
+    if result.status == "canceled":
+        err.print(f"resume with: faceswap-oci run <job.yml> (state: {result.state_dir})")
+
+
+@app.command()
+def run(
+    job_file: JobFile,
+    state_dir: StateRoot = None,
+    from_phase: Annotated[
+        str | None, typer.Option("--from", help="Re-run from this phase on.")
+    ] = None,
+    only: Annotated[str | None, typer.Option("--only", help="Run only this phase.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON event per line.")] = False,
+    verbose: Annotated[int, typer.Option("-v", count=True, help="Ansible verbosity.")] = 0,
+) -> None:
+    """Run a job, or resume it at the first unfinished phase."""
+    job = _guard(lambda: load_job(job_file))
+    with _Display(as_json) as display:
+        result: JobResult = _guard(
+            lambda: api.run(
+                job,
+                on_event=display,
+                state_root=state_dir,
+                from_phase=from_phase,
+                only=only,
+                verbosity=verbose,
+            )
+        )
+    _summarise(result, as_json)
+    if not result.ok:
+        raise typer.Exit(130 if result.status == "canceled" else 4)
+
+
+@app.command()
+def down(
+    job_file: JobFile,
+    state_dir: StateRoot = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON event per line.")] = False,
+) -> None:
+    """Tear down every cloud resource the job created (found by its tag)."""
+    job = _guard(lambda: load_job(job_file))
+    with _Display(as_json) as display:
+        result = _guard(lambda: api.down(job, on_event=display, state_root=state_dir))
+    if job.spec.target.kind != "oci" and not as_json:
+        out.print(f"target kind {job.spec.target.kind!r} creates no cloud resources; nothing to do")
+    elif not as_json:
+        _summarise(result, as_json)
+    if not result.ok:
+        raise typer.Exit(4)
+
+
+@app.command()
+def status(
+    name: Annotated[str | None, typer.Argument(help="A job name for details.")] = None,
+    state_dir: StateRoot = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """List jobs (one line each), or show one job in detail."""
+    root = state_dir or default_state_root()
+    if name is None:
+        rows = [(s.path.name, s.status()) for s in list_jobs(root)]
+        if as_json:
+            for job_name, st in rows:
+                print(json.dumps({"job": job_name, **st}, default=str))
+            return
+        if not rows:
+            out.print(f"no jobs in {root}")
+        for job_name, st in rows:
+            updated = time.strftime("%Y-%m-%d %H:%M", time.localtime(st.get("updated", 0)))
+            out.print(
+                f"{job_name:<24} {st.get('state', '?'):<12} {st.get('phase') or '-':<10} {updated}"
+            )
+        return
+    state = StateDir.for_job(name, root)
+    spec = _guard(state.load_spec)
+    st = state.status()
+    stamps = {p: state.stamp(p) for p in PHASES}
+    if as_json:
+        print(json.dumps({"job": name, "status": st, "stamps": stamps}, default=str))
+        return
+    out.print(f"job {name}: {st.get('state')} (phase {st.get('phase') or '-'})")
+    out.print(f"  from {spec.get('source')}; state {state.path}")
+    for phase in PHASES:
+        stamp = stamps[phase]
+        when = time.strftime("%H:%M:%S", time.localtime(stamp["finished"])) if stamp else ""
+        out.print(f"  {phase:<10} {'done ' + when if stamp else '-'}")
+    if st.get("error"):
+        out.print(f"  last error: {st['error']}")
+
+
+@app.command()
+def logs(
+    name: Annotated[str, typer.Argument(help="Job name.")],
+    follow: Annotated[bool, typer.Option("-f", "--follow", help="Keep printing.")] = False,
+    state_dir: StateRoot = None,
+) -> None:
+    """Print the job's event log (JSON lines); -f follows it."""
+    state = StateDir.for_job(name, state_dir or default_state_root())
+    if not state.events_file.is_file():
+        err.print(f"error: no events for job {name!r} in {state.path}")
+        raise typer.Exit(3)
+    with state.events_file.open(encoding="utf-8") as fh:
+        while True:
+            line = fh.readline()
+            if line:
+                sys.stdout.write(line)
+                sys.stdout.flush()
+                continue
+            if not follow:
+                return
+            time.sleep(0.5)
+
+
+@app.command("demo-inputs")
+def demo_inputs(
+    directory: Annotated[Path, typer.Argument(help="Where to write a.mp4 and b.mp4.")],
+    frames: Annotated[int, typer.Option(help="Frames per clip.")] = 64,
+) -> None:
+    """Write small synthetic A and B clips (with alignments) for a first CPU run."""
+    from faceswap_oci import demo
+
+    made = demo.make_demo_inputs(directory, frames=frames)
+    out.print(f"wrote {made}")
+
+
+@source_app.command("add")
+def source_add(
+    location: Annotated[str, typer.Argument(help="A path or URL of a Faceswap git repository.")],
+) -> None:
+    """Add (fetch) a Faceswap repository into the controller's source cache."""
+    from faceswap_oci import cache
+
+    added = _guard(lambda: cache.add_source(location))
+    out.print(f"source cache {added.path}: {len(added.refs)} refs")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

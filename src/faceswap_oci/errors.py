@@ -1,0 +1,46 @@
+"""Errors raised by faceswap-oci, each with its own CLI exit code.
+
+Every message names what is wrong, where (field, file or phase) and how to fix it.
+"""
+
+from __future__ import annotations
+
+
+class FaceswapOciError(Exception):
+    """Base class; ``exit_code`` is what the CLI exits with."""
+
+    exit_code = 1
+
+
+class SpecError(FaceswapOciError):
+    """The job spec is invalid. Raised before any Ansible or OCI call."""
+
+    exit_code = 2
+
+    def __init__(self, path: str, problems: list[str]) -> None:
+        self.path = path
+        self.problems = problems
+        lines = "\n".join(f"  - {p}" for p in problems)
+        super().__init__(f"{path}: invalid job spec ({len(problems)} problem(s)):\n{lines}")
+
+
+class StateError(FaceswapOciError):
+    """The job's state directory is missing, unreadable or belongs to another job."""
+
+    exit_code = 3
+
+
+class PhaseFailed(FaceswapOciError):
+    """An Ansible phase ended in failure."""
+
+    exit_code = 4
+
+    def __init__(self, phase: str, message: str) -> None:
+        self.phase = phase
+        super().__init__(f"phase {phase!r} failed: {message}")
+
+
+class Interrupted(FaceswapOciError):
+    """The run was cancelled (Ctrl-C); the state is kept for a resume."""
+
+    exit_code = 130

@@ -1,0 +1,440 @@
+"""Run a job's phases through ansible-runner and turn its events into typed events.
+
+One ansible-runner run per phase, in the job's state directory (its ``runner/`` folder is
+ansible-runner's private_data_dir). A phase that finishes writes a stamp with a fingerprint of
+what it depended on; the next run resumes at the first phase whose stamp is missing or stale,
+and every phase after it runs too. The validated spec reaches Ansible as extra vars; nothing a
+role does is re-done here.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import ansible_runner
+
+from faceswap_oci import events as ev
+from faceswap_oci.errors import Interrupted, PhaseFailed, StateError
+from faceswap_oci.spec import Job
+from faceswap_oci.state import StateDir, default_cache_dir, default_data_dir, fingerprint
+
+PHASES: tuple[str, ...] = (
+    "provision",
+    "setup",
+    "upload",
+    "extract",
+    "train",
+    "convert",
+    "fetch",
+    "teardown",
+)
+"""Every phase, in order. ``teardown`` runs as the spec's ``teardown`` policy says."""
+
+WORK_PHASES = PHASES[:-1]
+HOST_ROOT_REMOTE = "/opt/faceswap-oci"
+RUN_USER_REMOTE = "faceswap"
+
+EventCallback = Callable[[ev.Event], None]
+
+
+def content_root() -> Path:
+    """The collection root: inside the installed package, or the checkout."""
+    packaged = Path(__file__).resolve().parent / "ansible_collections" / "faceswap_oci" / "core"
+    if (packaged / "playbooks").is_dir():
+        return packaged
+    checkout = Path(__file__).resolve().parents[2]
+    if (checkout / "galaxy.yml").is_file() and (checkout / "playbooks").is_dir():
+        return checkout
+    raise StateError(
+        "cannot find the Ansible content (playbooks, roles, plugins) of faceswap-oci; "
+        "reinstall the package (pip install faceswap-oci) or run from a checkout"
+    )
+
+
+def collections_path() -> Path:
+    root = content_root()
+    if root.parent.parent.name == "ansible_collections":
+        return root.parent.parent.parent
+    return root / ".collections"
+
+
+def playbook_path(phase: str) -> Path:
+    return content_root() / "playbooks" / f"{phase}.yml"
+
+
+@dataclass(frozen=True)
+class JobResult:
+    name: str
+    status: str
+    state_dir: Path
+    phases_run: tuple[str, ...]
+    phases_skipped: tuple[str, ...]
+    changed: int
+    output_dir: Path
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "successful"
+
+
+@dataclass
+class _Cancel:
+    flag: threading.Event = field(default_factory=threading.Event)
+    count: int = 0
+
+
+@contextmanager
+def _sigint_cancels(cancel: _Cancel) -> Iterator[None]:
+    """First Ctrl-C asks ansible-runner to cancel; a second one interrupts at once."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        cancel.count += 1
+        cancel.flag.set()
+        if cancel.count > 1:
+            raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+class Runner:
+    """Runs one job. Build it with the validated :class:`Job`; call :meth:`run`."""
+
+    def __init__(
+        self,
+        job: Job,
+        *,
+        state_root: Path | None = None,
+        on_event: EventCallback | None = None,
+        verbosity: int = 0,
+    ) -> None:
+        self.job = job
+        self.state = StateDir.for_job(job.name, state_root).create()
+        self.on_event = on_event
+        self.verbosity = verbosity
+        self._cancel = _Cancel()
+        self._fingerprints: dict[str, str] = {}
+
+    # events ------------------------------------------------------------------
+    def _emit(self, event: ev.Event) -> None:
+        self.state.append_event(event.to_json())
+        if self.on_event is not None:
+            self.on_event(event)
+
+    # host facts -----------------------------------------------------------------
+    @property
+    def kind(self) -> str:
+        return self.job.spec.target.kind
+
+    def host_identity(self) -> str:
+        target = self.job.spec.target
+        if target.kind == "local":
+            return "local"
+        if target.kind == "ssh" and target.ssh is not None:
+            return f"{target.ssh.user}@{target.ssh.host}:{target.ssh.port}"
+        found = self.state.target() or {}
+        return str(found.get("instance_id") or found.get("host") or "none")
+
+    def extravars(self) -> dict[str, Any]:
+        if self.kind == "local":
+            host_root = str(default_data_dir())
+            user = getpass.getuser()
+            become = False
+        else:
+            host_root = HOST_ROOT_REMOTE
+            user = RUN_USER_REMOTE
+            ssh = self.job.spec.target.ssh
+            become = ssh.become if ssh is not None else True
+        return {
+            "fsoci": self.job.extravars_spec(),
+            "fsoci_state_dir": str(self.state.path),
+            "fsoci_cache_dir": str(default_cache_dir()),
+            "fsoci_host_root": host_root,
+            "fsoci_user": user,
+            "fsoci_become": become,
+            "fsoci_job_dir": f"{host_root}/jobs/{self.job.name}",
+        }
+
+    def inventory(self) -> dict[str, Any]:
+        controller = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}
+        hosts: dict[str, Any] = {}
+        target = self.job.spec.target
+        if target.kind == "local":
+            hosts["target"] = dict(controller)
+        elif target.kind == "ssh" and target.ssh is not None:
+            host: dict[str, Any] = {
+                "ansible_host": target.ssh.host,
+                "ansible_user": target.ssh.user,
+                "ansible_port": target.ssh.port,
+                "ansible_become": target.ssh.become,
+            }
+            if target.ssh.key:
+                key = Path(os.path.expanduser(target.ssh.key))
+                host["ansible_ssh_private_key_file"] = str(
+                    key if key.is_absolute() else self.job.source.parent / key
+                )
+            hosts["target"] = host
+        else:
+            found = self.state.target()
+            if found:
+                hosts["target"] = {
+                    "ansible_host": found["host"],
+                    "ansible_user": found.get("user", "opc"),
+                    "ansible_port": int(found.get("port", 22)),
+                    "ansible_ssh_private_key_file": found["key"],
+                    "ansible_become": True,
+                }
+        return {
+            "all": {
+                "hosts": {"localhost": controller},
+                "children": {"fsoci_target": {"hosts": hosts}},
+            }
+        }
+
+    def envvars(self) -> dict[str, str]:
+        content = content_root()
+        known_hosts = self.state.path / "known_hosts"
+        checking = "accept-new"
+        ssh = self.job.spec.target.ssh
+        if ssh is not None and ssh.host_key_checking == "off":
+            checking = "no"
+        elif ssh is not None and ssh.host_key_checking == "strict":
+            checking = "yes"
+        env = {
+            "ANSIBLE_COLLECTIONS_PATH": str(collections_path()),
+            "ANSIBLE_ROLES_PATH": str(content / "roles"),
+            "ANSIBLE_PIPELINING": "True",
+            "ANSIBLE_NOCOLOR": "1",
+            "ANSIBLE_HOST_KEY_CHECKING": "False" if checking == "no" else "True",
+            "ANSIBLE_SSH_ARGS": (
+                "-o ControlMaster=auto -o ControlPersist=60s "
+                f"-o StrictHostKeyChecking={checking} -o UserKnownHostsFile={known_hosts}"
+                + (" -o GlobalKnownHostsFile=/dev/null" if checking != "yes" else "")
+            ),
+            "ANSIBLE_LOCAL_TEMP": str(self.state.path / "tmp"),
+            "ANSIBLE_CALLBACK_RESULT_FORMAT": "yaml",
+            # ansible-playbook of the Python running faceswap-oci, even when its venv is not
+            # activated.
+            "PATH": os.pathsep.join(
+                [str(Path(sys.executable).parent), os.environ.get("PATH", os.defpath)]
+            ),
+        }
+        return env
+
+    # fingerprints ------------------------------------------------------------
+    def fingerprint(self, phase: str) -> str:
+        spec = self.job.spec
+        host = self.host_identity()
+        if phase == "provision":
+            parts: tuple[Any, ...] = (spec.target.model_dump(mode="json"),)
+        elif phase == "setup":
+            parts = (host, spec.faceswap.model_dump(mode="json"))
+        elif phase == "upload":
+            parts = (host, self._input_checksums())
+        elif phase == "extract":
+            parts = (spec.extract.model_dump(mode="json"),)
+        elif phase == "train":
+            parts = (spec.train.model_dump(mode="json"),)
+        elif phase == "convert":
+            parts = (spec.convert.model_dump(mode="json"), spec.consent)
+        elif phase == "fetch":
+            parts = (str(self.job.output_dir),)
+        else:
+            parts = ()
+        index = PHASES.index(phase)
+        previous = self._fingerprints.get(PHASES[index - 1], "") if index else ""
+        value = fingerprint(phase, previous, *parts)
+        self._fingerprints[phase] = value
+        return value
+
+    def _input_checksums(self) -> dict[str, str]:
+        sums: dict[str, str] = {}
+        for side, path in (("a", self.job.input_a), ("b", self.job.input_b)):
+            sums[side] = self.state.sha256(path)
+            sidecar = path.with_name(f"{path.stem}_alignments.json")
+            if sidecar.is_file():
+                sums[f"{side}_alignments"] = self.state.sha256(sidecar)
+        return sums
+
+    def phase_is_current(self, phase: str) -> bool:
+        stamp = self.state.stamp(phase)
+        return stamp is not None and stamp.get("fingerprint") == self.fingerprint(phase)
+
+    # running -----------------------------------------------------------------
+    def applicable(self, phase: str) -> bool:
+        if phase in {"provision", "teardown"}:
+            return self.kind == "oci"
+        return True
+
+    def plan_phases(self, from_phase: str | None = None, only: str | None = None) -> list[str]:
+        """The phases a run would execute, in order."""
+        work = [p for p in WORK_PHASES if self.applicable(p)]
+        if only is not None:
+            return [only]
+        if from_phase is not None:
+            return work[work.index(from_phase) :] if from_phase in work else [from_phase]
+        todo: list[str] = []
+        for phase in work:
+            if todo or not self.phase_is_current(phase):
+                todo.append(phase)
+        return todo
+
+    def run(
+        self, *, from_phase: str | None = None, only: str | None = None, teardown: bool = True
+    ) -> JobResult:
+        for name in (from_phase, only):
+            if name is not None and name not in PHASES:
+                raise StateError(f"unknown phase {name!r}; choose one of {', '.join(PHASES)}")
+        self.state.save_spec(self.job.spec.model_dump(mode="json"), self.job.source)
+        todo = self.plan_phases(from_phase, only)
+        skipped = (
+            []
+            if only or from_phase
+            else [p for p in WORK_PHASES if self.applicable(p) and p not in todo]
+        )
+        for phase in skipped:
+            self._emit(ev.PhaseSkipped(phase, reason="finished earlier; inputs unchanged"))
+        ran: list[str] = []
+        changed = 0
+        status = "successful"
+        error: str | None = None
+        try:
+            with _sigint_cancels(self._cancel):
+                for phase in todo:
+                    if phase == "teardown":
+                        continue
+                    ran.append(phase)
+                    changed += self.run_phase(phase)
+        except Interrupted as exc:
+            status, error = "canceled", str(exc)
+        except PhaseFailed as exc:
+            status, error = "failed", str(exc)
+        except KeyboardInterrupt:
+            status, error = "canceled", "interrupted"
+        finally:
+            if teardown and self.wants_teardown(status):
+                try:
+                    changed += self.run_phase("teardown", cancellable=False)
+                    ran.append("teardown")
+                except PhaseFailed as exc:
+                    status = "failed"
+                    error = f"{error}; {exc}" if error else str(exc)
+        self.state.set_status(
+            {"successful": "finished"}.get(status, status),
+            ran[-1] if ran else None,
+            error=error,
+        )
+        if error:
+            self._emit(ev.JobFailed(ran[-1] if ran else "-", message=error))
+        self._emit(ev.JobFinished("-", status=status, changed=changed))
+        return JobResult(
+            name=self.job.name,
+            status=status,
+            state_dir=self.state.path,
+            phases_run=tuple(ran),
+            phases_skipped=tuple(skipped),
+            changed=changed,
+            output_dir=self.job.output_dir,
+            error=error,
+        )
+
+    def wants_teardown(self, status: str) -> bool:
+        if self.kind != "oci":
+            return False
+        policy = self.job.spec.teardown
+        return policy == "always" or (policy == "on_success" and status == "successful")
+
+    def run_phase(self, phase: str, *, cancellable: bool = True) -> int:
+        """Run one phase's playbook; return its changed count or raise PhaseFailed."""
+        fp = self.fingerprint(phase)
+        playbook = playbook_path(phase)
+        if not playbook.is_file():
+            raise PhaseFailed(phase, f"playbook {playbook} is missing from the installation")
+        pdd = self.state.runner_dir
+        (pdd / "env").mkdir(parents=True, exist_ok=True, mode=0o700)
+        (pdd / "inventory").mkdir(parents=True, exist_ok=True, mode=0o700)
+        (self.state.path / "tmp").mkdir(exist_ok=True, mode=0o700)
+        (pdd / "inventory" / "hosts.json").write_text(json.dumps(self.inventory(), indent=2))
+        (pdd / "env" / "extravars").write_text(json.dumps(self.extravars(), indent=2))
+        self.state.set_status("running", phase)
+        self._emit(ev.PhaseStarted(phase, playbook=str(playbook)))
+        counts = {"changed": 0, "failed": 0}
+        failure: list[str] = []
+
+        def handler(raw: dict[str, Any]) -> bool:
+            for event in ev.from_runner(phase, raw):
+                if isinstance(event, ev.TaskDone):
+                    if event.status is ev.TaskStatus.CHANGED:
+                        counts["changed"] += 1
+                    elif event.status in {ev.TaskStatus.FAILED, ev.TaskStatus.UNREACHABLE}:
+                        counts["failed"] += 1
+                        failure.append(f"{event.task} on {event.host}: {event.message}")
+                if isinstance(event, ev.RunnerEvent):
+                    continue
+                self._emit(event)
+            return True
+
+        started = time.monotonic()
+        cancel_flag = self._cancel.flag
+        result = ansible_runner.run(
+            private_data_dir=str(pdd),
+            playbook=str(playbook),
+            inventory=str(pdd / "inventory" / "hosts.json"),
+            envvars=self.envvars(),
+            event_handler=handler,
+            cancel_callback=(lambda: cancel_flag.is_set()) if cancellable else (lambda: False),
+            quiet=True,
+            suppress_env_files=True,
+            ident=f"{time.strftime('%Y%m%dT%H%M%S')}-{phase}",
+            rotate_artifacts=30,
+            verbosity=self.verbosity,
+        )
+        duration = time.monotonic() - started
+        status = str(result.status)
+        phase_status = {
+            "successful": ev.PhaseStatus.SUCCESSFUL,
+            "canceled": ev.PhaseStatus.CANCELED,
+        }.get(status, ev.PhaseStatus.FAILED)
+        self._emit(
+            ev.PhaseFinished(
+                phase,
+                status=phase_status,
+                changed=counts["changed"],
+                failed=counts["failed"],
+                duration_s=round(duration, 3),
+            )
+        )
+        if phase_status is ev.PhaseStatus.CANCELED:
+            self.state.set_status("interrupted", phase)
+            raise Interrupted(
+                f"interrupted during phase {phase!r}; the job's state is kept in "
+                f"{self.state.path}. Resume with: faceswap-oci run {self.job.source}"
+            )
+        if phase_status is not ev.PhaseStatus.SUCCESSFUL:
+            detail = failure[-1] if failure else f"ansible-runner status {status} (rc {result.rc})"
+            log = Path(pdd) / "artifacts" / str(result.config.ident) / "stdout"
+            raise PhaseFailed(phase, f"{detail}\n  full log: {log}")
+        if phase == "teardown":
+            self.state.clear_stamp("provision")
+        else:
+            self.state.write_stamp(phase, fp, changed=counts["changed"])
+        return counts["changed"]
