@@ -273,6 +273,7 @@ _OPS: list[tuple[str, str, str]] = [
     ("GET", r"/instances/(?P<id>[^/]+)", "GetInstance"),
     ("DELETE", r"/instances/(?P<id>[^/]+)", "TerminateInstance"),
     ("GET", r"/vnicAttachments", "ListVnicAttachments"),
+    ("GET", r"/vnicAttachments/(?P<id>[^/]+)", "GetVnicAttachment"),
     ("GET", r"/vnics/(?P<id>[^/]+)", "GetVnic"),
     ("GET", r"/images", "ListImages"),
     ("GET", r"/shapes", "ListShapes"),
@@ -1040,6 +1041,11 @@ class _Api:
             self._sync_instance(self.st.resources[res.model.instance_id])
             out.append(self._wire(res))
         return self._page(out)
+
+    def op_get_vnic_attachment(self, ocid: str | None) -> tuple[int, Any, dict[str, str]]:
+        res = self._get("vnic_attachment", ocid)
+        self._sync_instance(self.st.resources[res.model.instance_id])
+        return 200, self._wire(res), {}
 
     def op_get_vnic(self, ocid: str | None) -> tuple[int, Any, dict[str, str]]:
         return 200, self._wire(self._get("vnic", ocid)), {}

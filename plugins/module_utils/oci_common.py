@@ -1,0 +1,323 @@
+# Copyright: faceswap-oci developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Shared, typed helpers for the faceswap_oci.core OCI modules.
+
+Everything here takes plain arguments (never an AnsibleModule), so it is unit-tested directly.
+The SDK does all HTTP, signing, retries (``oci.retry``), paging (``oci.pagination``) and waiting
+(``oci.wait_until``); this file only chooses how.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Final, TypeVar
+
+try:
+    import oci
+    from oci.retry import retry_checkers
+
+    HAS_OCI = True
+    OCI_IMPORT_ERROR: str | None = None
+except ImportError as _exc:  # pragma: no cover - reported by the modules
+    HAS_OCI = False
+    OCI_IMPORT_ERROR = str(_exc)
+
+from ansible_collections.faceswap_oci.core.plugins.module_utils.oci_config_check import (
+    Problem,
+    check_oci_config,
+)
+
+JOB_TAG: Final = "faceswap-oci-job"
+CREATED_TAG: Final = "faceswap-oci-created"
+GONE_STATES: Final = frozenset({"TERMINATING", "TERMINATED", "DETACHING", "DETACHED"})
+
+# Status codes whose answer says "no capacity for this shape here": try the next AD/shape.
+CAPACITY_CODES: Final = {
+    "LimitExceeded": "limit_exceeded",
+    "QuotaExceeded": "quota_exceeded",
+}
+OUT_OF_CAPACITY_TEXT: Final = "out of host capacity"
+
+# The shared module options (documented in doc_fragments/oci.py).
+AUTH_ARGSPEC: Final[dict[str, dict[str, Any]]] = {
+    "config_file": {"type": "path", "default": "~/.oci/config"},
+    "profile": {"type": "str", "default": "DEFAULT"},
+    "auth_type": {
+        "type": "str",
+        "default": "api_key",
+        "choices": ["api_key", "instance_principal"],
+    },
+    "region": {"type": "str"},
+    "service_endpoint": {"type": "str"},
+    "wait": {"type": "bool", "default": True},
+    "wait_timeout": {"type": "int", "default": 1200},
+}
+
+T = TypeVar("T")
+
+
+class ConfigProblems(Exception):
+    """The OCI config (or an OCID option) is unusable; found before any API call."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        super().__init__("; ".join(str(p) for p in problems))
+        self.problems = problems
+
+
+def argspec(**extra: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The module's argument_spec: the shared auth/wait options plus its own."""
+    spec = {k: dict(v) for k, v in AUTH_ARGSPEC.items()}
+    spec.update(extra)
+    return spec
+
+
+# --- clients -----------------------------------------------------------------------------------
+
+
+def load_config(
+    config_file: str, profile: str, region: str | None, auth_type: str = "api_key"
+) -> dict[str, Any]:
+    """The SDK config dict for ``profile`` of ``config_file``, with ``region`` overriding it."""
+    if auth_type == "instance_principal":
+        config: dict[str, Any] = {}
+    else:
+        config = dict(oci.config.from_file(file_location=config_file, profile_name=profile))
+    if region:
+        config["region"] = region
+    return config
+
+
+def create_client(
+    client_class: type[T],
+    config: Mapping[str, Any],
+    service_endpoint: str | None = None,
+    auth_type: str = "api_key",
+) -> T:
+    """An SDK client with the default retry strategy and without the circuit breaker.
+
+    The circuit breaker is off because the failover ladder meets many 5xx "Out of host capacity"
+    answers in a row by design; the breaker would then refuse every further call for 30 s.
+    """
+    kwargs: dict[str, Any] = {
+        "retry_strategy": oci.retry.DEFAULT_RETRY_STRATEGY,
+        "circuit_breaker_strategy": oci.circuit_breaker.NoCircuitBreakerStrategy(),
+    }
+    if service_endpoint:
+        kwargs["service_endpoint"] = service_endpoint
+    if auth_type == "instance_principal":
+        kwargs["signer"] = oci.auth.signers.InstancePrincipalsSecurityTokenSigner()
+    return client_class(dict(config), **kwargs)  # type: ignore[call-arg]
+
+
+# --- retries -----------------------------------------------------------------------------------
+
+
+def capacity_reason(exc: BaseException) -> str | None:
+    """Why a launch found no capacity (a final answer for that AD and shape), else None."""
+    if not isinstance(exc, oci.exceptions.ServiceError):
+        return None
+    if exc.code in CAPACITY_CODES:
+        return CAPACITY_CODES[exc.code]
+    if exc.status == 500 and OUT_OF_CAPACITY_TEXT in str(exc.message or "").lower():
+        return "out_of_host_capacity"
+    return None
+
+
+class _LaunchErrorChecker(retry_checkers.BaseRetryChecker if HAS_OCI else object):  # type: ignore[misc]
+    """Retry throttling, transient 5xx and timeouts, never a capacity answer."""
+
+    def __init__(self) -> None:
+        self._inner = retry_checkers.TimeoutConnectionAndServiceErrorRetryChecker()
+
+    def should_retry(
+        self, exception: BaseException | None = None, response: Any = None, **kwargs: Any
+    ) -> bool:
+        if exception is not None and capacity_reason(exception) is not None:
+            return False
+        return bool(self._inner.should_retry(exception=exception, response=response, **kwargs))
+
+
+def launch_retry_strategy(
+    max_attempts: int = 6, total_seconds: int = 180, base_sleep_seconds: float = 1.0
+) -> Any:
+    """Retry strategy for LaunchInstance: backs off on 429/5xx but returns capacity at once."""
+    container = retry_checkers.RetryCheckerContainer(
+        checkers=[
+            retry_checkers.LimitBasedRetryChecker(max_attempts=max_attempts),
+            retry_checkers.TotalTimeExceededRetryChecker(time_limit_seconds=total_seconds),
+            _LaunchErrorChecker(),
+        ]
+    )
+    return oci.retry.ExponentialBackoffWithFullJitterRetryStrategy(
+        base_sleep_time_seconds=base_sleep_seconds,
+        exponent_growth_factor=2,
+        max_wait_between_calls_seconds=30,
+        checker_container=container,
+    )
+
+
+# --- lists and waits ---------------------------------------------------------------------------
+
+
+def list_all(list_fn: Callable[..., Any], *args: Any, **kwargs: Any) -> list[Any]:
+    """Every item of a paged list call (``oci.pagination``), with the default retry strategy."""
+    kwargs.setdefault("retry_strategy", oci.retry.DEFAULT_RETRY_STRATEGY)
+    return list(oci.pagination.list_call_get_all_results(list_fn, *args, **kwargs).data)
+
+
+def wait_for(
+    client: Any,
+    get_fn: Callable[..., Any],
+    ocid: str,
+    states: Iterable[str],
+    timeout: int,
+    *,
+    succeed_on_not_found: bool = False,
+    fail_states: Iterable[str] = (),
+) -> Any:
+    """Poll ``get_fn(ocid)`` with ``oci.wait_until`` until ``lifecycle_state`` is in ``states``.
+
+    Returns the last model (None when it is gone and ``succeed_on_not_found``). A state in
+    ``fail_states`` ends the wait early with ``WaitFailed``.
+    """
+    wanted = set(states)
+    failing = set(fail_states)
+    failed: list[str] = []
+
+    def done(resp: Any) -> bool:
+        state = resp.data.lifecycle_state
+        if state in failing:
+            failed.append(state)
+            return True
+        return state in wanted
+
+    try:
+        resp = oci.wait_until(
+            client,
+            get_fn(ocid, retry_strategy=oci.retry.DEFAULT_RETRY_STRATEGY),
+            evaluate_response=done,
+            max_wait_seconds=max(1, timeout),
+            max_interval_seconds=10,
+            succeed_on_not_found=succeed_on_not_found,
+        )
+    except oci.exceptions.ServiceError as exc:
+        if succeed_on_not_found and exc.status == 404:
+            return None
+        raise
+    if resp is oci.waiter.WAIT_RESOURCE_NOT_FOUND:
+        return None
+    if failed:
+        raise WaitFailed(ocid, failed[-1])
+    return resp.data
+
+
+class WaitFailed(Exception):
+    def __init__(self, ocid: str, state: str) -> None:
+        super().__init__(f"{ocid} went to {state}")
+        self.ocid = ocid
+        self.state = state
+
+
+# --- tags --------------------------------------------------------------------------------------
+
+
+def job_tags(job: str, now: dt.datetime | None = None) -> dict[str, str]:
+    """The freeform tags every resource of ``job`` carries."""
+    when = (now or dt.datetime.now(dt.UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return {JOB_TAG: job, CREATED_TAG: when}
+
+
+def has_job_tag(resource: Any, job: str) -> bool:
+    tags = getattr(resource, "freeform_tags", None) or {}
+    return tags.get(JOB_TAG) == job
+
+
+def is_live(resource: Any) -> bool:
+    return getattr(resource, "lifecycle_state", None) not in GONE_STATES
+
+
+def tagged_live(resources: Iterable[T], job: str) -> list[T]:
+    """The resources of ``job`` that are not being or already deleted, oldest first."""
+    out = [r for r in resources if has_job_tag(r, job) and is_live(r)]
+    return sorted(out, key=lambda r: str(getattr(r, "time_created", "") or ""))
+
+
+def to_plain(model: Any) -> Any:
+    """An SDK model as JSON-friendly dict (snake_case keys, ISO timestamps)."""
+    data = oci.util.to_dict(model)
+    return _isoformat(data)
+
+
+def _isoformat(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _isoformat(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_isoformat(v) for v in value]
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    return value
+
+
+# --- errors ------------------------------------------------------------------------------------
+
+_NEXT_STEPS: Final[dict[int, str]] = {
+    401: "check key_file, fingerprint, user and tenancy of the profile in the OCI config file "
+    "(`oci setup repair-file-permissions` / re-upload the public key)",
+    404: "check the OCID, that it is in this region, and that a policy lets your group use it "
+    "in the compartment",
+    409: "the resource is busy or still in use; run the task again, or remove what depends on it "
+    "first",
+    429: "the service is throttling; run the task again later or launch fewer jobs at once",
+}
+
+
+@dataclass(frozen=True)
+class ErrorContext:
+    action: str
+    option: str
+    region: str | None
+    ocid: str | None = None
+    next_step: str | None = None
+
+
+def format_error(exc: BaseException, ctx: ErrorContext) -> str:
+    """One line naming the action, option, OCID, region, request id, problem and a next step."""
+    where = f"option {ctx.option}"
+    if ctx.ocid:
+        where += f", OCID {ctx.ocid}"
+    where += f", region {ctx.region or 'unknown'}"
+    if HAS_OCI and isinstance(exc, oci.exceptions.ServiceError):
+        problem = f"{exc.status} {exc.code}: {exc.message}"
+        request_id = exc.request_id or (exc.headers or {}).get("opc-request-id")
+        step = ctx.next_step or _NEXT_STEPS.get(
+            exc.status,
+            "run the task again; if it keeps failing, quote the request id to Oracle support",
+        )
+        if capacity_reason(exc) == "limit_exceeded":
+            step = "ask for a service limit increase or list another shape in target.oci.shapes"
+        return (
+            f"{ctx.action} failed ({where}, opc-request-id {request_id}): {problem}. Next: {step}."
+        )
+    step = ctx.next_step or "check the options and the OCI config file"
+    return f"{ctx.action} failed ({where}): {type(exc).__name__}: {exc}. Next: {step}."
+
+
+def clients_from_params(params: Mapping[str, Any], *client_classes: type[Any]) -> tuple[Any, ...]:
+    """(config, client...) for a module's parameters (the shared options of ``argspec``)."""
+    auth = params.get("auth_type") or "api_key"
+    if auth == "api_key":
+        problems = check_oci_config(
+            params["config_file"],
+            params["profile"],
+            region=params.get("region"),
+            compartment=params.get("compartment_id"),
+        )
+        if problems:
+            raise ConfigProblems(problems)
+    config = load_config(params["config_file"], params["profile"], params.get("region"), auth)
+    return (
+        config,
+        *(create_client(c, config, params.get("service_endpoint"), auth) for c in client_classes),
+    )

@@ -1,0 +1,402 @@
+#!/usr/bin/python
+# Copyright: faceswap-oci developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Ansible module: the GPU instance of one faceswap-oci job, with a failover ladder."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: oci_instance
+short_description: The GPU instance of one faceswap-oci job, launched through a failover ladder
+version_added: 0.1.0
+description:
+  - With O(state=present), returns the job's live instance if there is one (found by the
+    freeform tag C(faceswap-oci-job)), otherwise launches one.
+  - "The launch walks a ladder: for each shape of O(shapes) in order, for each availability
+    domain (those of O(availability_domains), or all of the region, ordered by a compute capacity
+    report when O(capacity_report) is on, which is only a hint), it tries to launch. The answers
+    C(500 InternalError Out of host capacity), C(400 LimitExceeded) and C(QuotaExceeded) mean
+    no capacity there and move on at once (they are not retried); throttling and other transient
+    errors are retried with backoff; any other error stops the ladder."
+  - With O(preemptible) and O(preemptible_fallback), the whole ladder is walked with preemptible
+    capacity first, then again on demand.
+  - Waits until the instance is RUNNING and returns its public IP, shape, availability domain,
+    GPU model and every attempt. When the ladder is exhausted the task fails listing every
+    attempt, and nothing is left behind.
+  - With O(state=absent), terminates the job's instances (or O(instance_id)) and waits until
+    they are TERMINATED; an instance already gone is not an error.
+author: faceswap-oci developers
+extends_documentation_fragment:
+  - faceswap_oci.core.oci
+  - faceswap_oci.core.oci.JOB
+attributes:
+  check_mode:
+    support: full
+    description: Reads the current instance and predicts the launch; launches nothing.
+  diff_mode:
+    support: none
+  idempotent:
+    support: full
+    description: A live instance tagged with the job is returned unchanged.
+options:
+  state:
+    description: Whether the job's instance should exist.
+    type: str
+    choices: [present, absent]
+    default: present
+  shapes:
+    description:
+      - Shapes to try, in order (for example V(VM.GPU.A10.1)).
+      - Required with O(state=present).
+    type: list
+    elements: str
+  availability_domains:
+    description:
+      - Availability domains to try, in order, as full names or suffixes such as V(AD-2).
+      - Default is every availability domain of the region.
+    type: list
+    elements: str
+  capacity_report:
+    description: Order the availability domains of each shape by a compute capacity report first.
+    type: bool
+    default: true
+  preemptible:
+    description: Launch preemptible capacity (terminated when OCI reclaims it, about half price).
+    type: bool
+    default: false
+  preemptible_fallback:
+    description: After every preemptible rung failed for capacity, walk the ladder again on demand.
+    type: bool
+    default: false
+  image_id:
+    description: Image OCID. Default is the newest image of O(os) offered for the shape.
+    type: str
+  os:
+    description:
+      - Operating system and version when O(image_id) is not given, for example
+        V(Oracle Linux 9) or V(Canonical Ubuntu 24.04).
+    type: str
+    default: Oracle Linux 9
+  prefer_gpu_image:
+    description: For Oracle Linux, prefer the C(-GPU-) images that ship the NVIDIA driver.
+    type: bool
+    default: true
+  subnet_id:
+    description: Subnet of the primary VNIC. Required with O(state=present).
+    type: str
+  assign_public_ip:
+    description: Give the primary VNIC a public IP.
+    type: bool
+    default: true
+  ssh_public_key:
+    description: OpenSSH public key put into the instance metadata (C(ssh_authorized_keys)).
+    type: str
+  boot_volume_gb:
+    description: Boot volume size in GB.
+    type: int
+    default: 200
+  display_name:
+    description: Display name; default C(fsoci-<job>).
+    type: str
+  instance_id:
+    description: With O(state=absent), terminate only this instance.
+    type: str
+"""
+
+EXAMPLES = r"""
+- name: Launch the job's GPU VM, A10 first, then V100
+  faceswap_oci.core.oci_instance:
+    compartment_id: ocid1.compartment.oc1..aaaaaaaaexample
+    region: eu-frankfurt-1
+    job: demo
+    shapes: [VM.GPU.A10.1, VM.GPU3.1]
+    preemptible: true
+    preemptible_fallback: true
+    subnet_id: "{{ net.subnet_id }}"
+    ssh_public_key: "{{ lookup('ansible.builtin.file', 'state/id_ed25519.pub') }}"
+  register: vm
+
+- name: Terminate the job's instance
+  faceswap_oci.core.oci_instance:
+    compartment_id: ocid1.compartment.oc1..aaaaaaaaexample
+    region: eu-frankfurt-1
+    job: demo
+    state: absent
+"""
+
+RETURN = r"""
+instance_id:
+  description: OCID of the instance (null in check mode before a launch).
+  returned: state=present
+  type: str
+  sample: ocid1.instance.oc1.eu-frankfurt-1.aaaaexample
+lifecycle_state:
+  description: Lifecycle state when the module returned.
+  returned: state=present
+  type: str
+  sample: RUNNING
+public_ip:
+  description: Public IP of the primary VNIC.
+  returned: state=present
+  type: str
+  sample: 203.0.113.10
+private_ip:
+  description: Private IP of the primary VNIC.
+  returned: state=present
+  type: str
+  sample: 10.0.0.12
+shape:
+  description: Shape that was launched.
+  returned: state=present
+  type: str
+  sample: VM.GPU.A10.1
+availability_domain:
+  description: Availability domain of the instance.
+  returned: state=present
+  type: str
+  sample: Uocm:EU-FRANKFURT-1-AD-2
+preemptible:
+  description: Whether the instance is preemptible.
+  returned: state=present
+  type: bool
+  sample: false
+gpu_model:
+  description: GPU of the shape as OCI describes it, for the setup roles.
+  returned: state=present
+  type: str
+  sample: NVIDIA A10
+gpus:
+  description: Number of GPUs of the shape.
+  returned: state=present
+  type: int
+  sample: 1
+image_id:
+  description: Image OCID the instance boots.
+  returned: state=present
+  type: str
+  sample: ocid1.image.oc1.eu-frankfurt-1.aaaaexample
+display_name:
+  description: Display name of the instance.
+  returned: state=present
+  type: str
+  sample: fsoci-demo
+attempts:
+  description:
+    - Every launch attempt in order, with shape, availability domain, preemptible, result
+      (V(launched), V(out_of_host_capacity), V(limit_exceeded), V(quota_exceeded), V(error),
+      V(planned) in check mode), message, request id and the capacity report's hint.
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - {shape: VM.GPU.A10.1, availability_domain: "Uocm:EU-FRANKFURT-1-AD-1", preemptible: false,
+       result: out_of_host_capacity, message: "500 InternalError: Out of host capacity.",
+       opc_request_id: "5A1F/9C2E", capacity_hint: OUT_OF_HOST_CAPACITY}
+removed:
+  description: Instances terminated by this run.
+  returned: state=absent
+  type: list
+  elements: dict
+  sample: [{"kind": "instance", "id": "ocid1.instance.oc1.eu-frankfurt-1.aaaaexample"}]
+"""
+
+from dataclasses import asdict  # noqa: E402
+
+from ansible.module_utils.basic import AnsibleModule  # noqa: E402
+from ansible_collections.faceswap_oci.core.plugins.module_utils.oci_common import (  # noqa: E402
+    HAS_OCI,
+    OCI_IMPORT_ERROR,
+    ConfigProblems,
+    ErrorContext,
+    WaitFailed,
+    argspec,
+    clients_from_params,
+    format_error,
+    job_tags,
+    list_all,
+    tagged_live,
+    wait_for,
+)
+from ansible_collections.faceswap_oci.core.plugins.module_utils.oci_launch import (  # noqa: E402
+    Address,
+    Attempt,
+    ImageCache,
+    LadderExhausted,
+    LaunchFailed,
+    LaunchSpec,
+    capacity_hints,
+    find_instance,
+    instance_facts,
+    ladder,
+    match_availability_domains,
+    primary_address,
+    run_ladder,
+)
+from ansible_collections.faceswap_oci.core.plugins.module_utils.oci_network import (  # noqa: E402
+    Owned,
+    remove,
+)
+
+
+def _present(module: AnsibleModule, config: dict, compute, vn, identity) -> None:  # type: ignore[no-untyped-def]
+    p = module.params
+    comp, job, region = p["compartment_id"], p["job"], config.get("region")
+    for name in ("shapes", "subnet_id", "ssh_public_key"):
+        if not p[name]:
+            module.fail_json(
+                msg=f"option {name} is required with state=present; set it (job {job})"
+            )
+    live = find_instance(compute, comp, job)
+    if live is not None:
+        if p["wait"] and live.lifecycle_state != "RUNNING":
+            live = wait_for(
+                compute,
+                compute.get_instance,
+                live.id,
+                ["RUNNING"],
+                p["wait_timeout"],
+                fail_states=["TERMINATED"],
+            )
+        address = primary_address(compute, vn, comp, live.id, p["wait_timeout"])
+        module.exit_json(changed=False, **instance_facts(live, address, []))
+
+    names = [ad.name for ad in list_all(identity.list_availability_domains, comp)]
+    try:
+        ads = match_availability_domains(p["availability_domains"], names)
+    except ValueError as exc:
+        module.fail_json(
+            msg=f"option availability_domains: {exc} (region {region}); "
+            "fix the list or leave it out"
+        )
+    hints = capacity_hints(compute, comp, ads, p["shapes"]) if p["capacity_report"] else {}
+    rungs = ladder(p["shapes"], ads, p["preemptible"], p["preemptible_fallback"], hints)
+    if module.check_mode:
+        planned = [
+            asdict(Attempt(r.shape, r.availability_domain, r.preemptible, "planned")) for r in rungs
+        ]
+        module.exit_json(changed=True, instance_id=None, attempts=planned, lifecycle_state=None)
+
+    spec = LaunchSpec(
+        compartment_id=comp,
+        job=job,
+        tags=job_tags(job),
+        subnet_id=p["subnet_id"],
+        ssh_public_key=p["ssh_public_key"],
+        boot_volume_gb=p["boot_volume_gb"],
+        display_name=p["display_name"] or f"fsoci-{job}",
+        assign_public_ip=p["assign_public_ip"],
+    )
+    images = ImageCache(compute, comp, p["os"], p["image_id"], p["prefer_gpu_image"])
+    try:
+        inst, attempts = run_ladder(compute, spec, rungs, images, hints)
+    except LadderExhausted as exc:
+        module.fail_json(
+            msg=f"oci_instance: option shapes/availability_domains (region {region}): {exc}. "
+            "Next: add shapes or availability domains, allow preemptible_fallback, or try later. "
+            "Nothing was created.",
+            attempts=[asdict(a) for a in exc.attempts],
+        )
+    except LaunchFailed as exc:
+        ctx = ErrorContext("launch_instance", "shapes", region, comp)
+        module.fail_json(
+            msg=format_error(exc.error, ctx), attempts=[asdict(a) for a in exc.attempts]
+        )
+    except ValueError as exc:
+        module.fail_json(
+            msg=f"option os/image_id: {exc} (region {region}); choose another os or give image_id"
+        )
+    address = Address()
+    if p["wait"]:
+        try:
+            inst = wait_for(
+                compute,
+                compute.get_instance,
+                inst.id,
+                ["RUNNING"],
+                p["wait_timeout"],
+                fail_states=["TERMINATED"],
+            )
+        except WaitFailed as exc:
+            module.fail_json(
+                msg=f"oci_instance: instance {inst.id} (region {region}) went to {exc.state} "
+                "while starting (preempted or failed). Next: run again to launch a new one, "
+                "or set preemptible: false.",
+                attempts=[asdict(a) for a in attempts],
+                instance_id=inst.id,
+            )
+        address = primary_address(compute, vn, comp, inst.id, p["wait_timeout"])
+    module.exit_json(changed=True, **instance_facts(inst, address, attempts))
+
+
+def _absent(module: AnsibleModule, compute, vn) -> None:  # type: ignore[no-untyped-def]
+    p = module.params
+    comp, job = p["compartment_id"], p["job"]
+    if p["instance_id"]:
+        inst = compute.get_instance(p["instance_id"]).data
+        targets = [inst] if inst.lifecycle_state not in ("TERMINATING", "TERMINATED") else []
+    else:
+        targets = tagged_live(list_all(compute.list_instances, comp), job)
+    owned = [Owned("instance", i.id, i.display_name, i.lifecycle_state) for i in targets]
+    result = remove(
+        compute, vn, owned, check_mode=module.check_mode, wait_timeout=p["wait_timeout"]
+    )
+    module.exit_json(
+        changed=result.changed,
+        removed=result.removed,
+        already_gone=result.already_gone,
+        attempts=[],
+    )
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec=argspec(
+            compartment_id={"type": "str", "required": True},
+            job={"type": "str", "required": True},
+            state={"type": "str", "default": "present", "choices": ["present", "absent"]},
+            shapes={"type": "list", "elements": "str"},
+            availability_domains={"type": "list", "elements": "str"},
+            capacity_report={"type": "bool", "default": True},
+            preemptible={"type": "bool", "default": False},
+            preemptible_fallback={"type": "bool", "default": False},
+            image_id={"type": "str"},
+            os={"type": "str", "default": "Oracle Linux 9"},
+            prefer_gpu_image={"type": "bool", "default": True},
+            subnet_id={"type": "str"},
+            assign_public_ip={"type": "bool", "default": True},
+            ssh_public_key={"type": "str"},
+            boot_volume_gb={"type": "int", "default": 200},
+            display_name={"type": "str"},
+            instance_id={"type": "str"},
+        ),
+        supports_check_mode=True,
+    )
+    if not HAS_OCI:
+        module.fail_json(
+            msg=f"the oci Python SDK is required on the controller: {OCI_IMPORT_ERROR}"
+        )
+    import oci
+
+    p = module.params
+    ctx = ErrorContext("oci_instance", "compartment_id", p.get("region"), p["compartment_id"])
+    try:
+        config, compute, vn, identity = clients_from_params(
+            p, oci.core.ComputeClient, oci.core.VirtualNetworkClient, oci.identity.IdentityClient
+        )
+        ctx = ErrorContext(
+            "oci_instance", "compartment_id", config.get("region"), p["compartment_id"]
+        )
+        if p["state"] == "present":
+            _present(module, config, compute, vn, identity)
+        else:
+            _absent(module, compute, vn)
+    except ConfigProblems as exc:
+        module.fail_json(
+            msg=f"OCI config problems: {exc}", problems=[vars(x) for x in exc.problems]
+        )
+    except Exception as exc:  # every SDK or wait error becomes one readable failure
+        module.fail_json(msg=format_error(exc, ctx))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,111 @@
+#!/usr/bin/python
+# Copyright: faceswap-oci developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Ansible module: every live OCI resource of one faceswap-oci job."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: oci_job_resources_info
+short_description: List every live OCI resource tagged with a faceswap-oci job
+version_added: 0.1.0
+description:
+  - Lists the instances, subnets, route tables, security lists, internet gateways and VCNs of
+    the compartment that carry the freeform tag C(faceswap-oci-job=<job>) and are not being or
+    already deleted, in the order teardown deletes them.
+  - Needs no local state, so it also works after the job's state directory is lost.
+author: faceswap-oci developers
+extends_documentation_fragment:
+  - faceswap_oci.core.oci
+  - faceswap_oci.core.oci.JOB
+attributes:
+  check_mode:
+    support: full
+    description: Read-only; runs the same in check mode.
+  diff_mode:
+    support: none
+  idempotent:
+    support: full
+"""
+
+EXAMPLES = r"""
+- name: What does job demo still own?
+  faceswap_oci.core.oci_job_resources_info:
+    compartment_id: ocid1.compartment.oc1..aaaaaaaaexample
+    region: eu-frankfurt-1
+    job: demo
+  register: owned
+
+- name: Fail when anything is left
+  ansible.builtin.assert:
+    that: owned.resources | length == 0
+"""
+
+RETURN = r"""
+resources:
+  description:
+    - Live tagged resources (kind, id, display_name, lifecycle_state).
+    - Instances add shape and availability_domain.
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - {kind: instance, id: ocid1.instance.oc1.eu-frankfurt-1.aaaaexample, display_name: fsoci-demo,
+       lifecycle_state: RUNNING, shape: VM.GPU.A10.1,
+       availability_domain: "Uocm:EU-FRANKFURT-1-AD-1"}
+count:
+  description: Number of live tagged resources.
+  returned: always
+  type: int
+  sample: 6
+"""
+
+from ansible.module_utils.basic import AnsibleModule  # noqa: E402
+from ansible_collections.faceswap_oci.core.plugins.module_utils.oci_common import (  # noqa: E402
+    HAS_OCI,
+    OCI_IMPORT_ERROR,
+    ConfigProblems,
+    ErrorContext,
+    argspec,
+    clients_from_params,
+    format_error,
+)
+from ansible_collections.faceswap_oci.core.plugins.module_utils.oci_network import (  # noqa: E402
+    find_job_resources,
+)
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec=argspec(
+            compartment_id={"type": "str", "required": True},
+            job={"type": "str", "required": True},
+        ),
+        supports_check_mode=True,
+    )
+    if not HAS_OCI:
+        module.fail_json(
+            msg=f"the oci Python SDK is required on the controller: {OCI_IMPORT_ERROR}"
+        )
+    import oci
+
+    p = module.params
+    ctx = ErrorContext(
+        "oci_job_resources_info", "compartment_id", p.get("region"), p["compartment_id"]
+    )
+    try:
+        _, compute, vn = clients_from_params(
+            p, oci.core.ComputeClient, oci.core.VirtualNetworkClient
+        )
+        owned = find_job_resources(compute, vn, p["compartment_id"], p["job"])
+    except ConfigProblems as exc:
+        module.fail_json(
+            msg=f"OCI config problems: {exc}", problems=[vars(x) for x in exc.problems]
+        )
+    except Exception as exc:  # every SDK error becomes one readable failure
+        module.fail_json(msg=format_error(exc, ctx))
+    module.exit_json(changed=False, resources=[o.as_dict() for o in owned], count=len(owned))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,138 @@
+#!/usr/bin/python
+# Copyright: faceswap-oci developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Ansible module: remove every OCI resource of one faceswap-oci job, found by its tag."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: oci_job_teardown
+short_description: Remove every OCI resource tagged with a faceswap-oci job
+version_added: 0.1.0
+description:
+  - Finds every live resource of the compartment tagged C(faceswap-oci-job=<job>) and deletes
+    them in dependency order, waiting for each kind to be gone before the next, instances
+    (terminated, waited for until TERMINATED), subnets, route tables, security lists, internet
+    gateways, VCNs. The service answers 409 Conflict when that order is not kept.
+  - Resources already gone are reported, not errors, so a teardown after a partial failure, a
+    Ctrl-C, a lost state directory or a previous teardown always converges to nothing left.
+  - Ends with a fresh listing and fails if anything tagged is still alive.
+author: faceswap-oci developers
+extends_documentation_fragment:
+  - faceswap_oci.core.oci
+  - faceswap_oci.core.oci.JOB
+attributes:
+  check_mode:
+    support: full
+    description: Lists what would be removed; deletes nothing.
+  diff_mode:
+    support: none
+  idempotent:
+    support: full
+    description: A second run finds nothing and reports changed=false.
+"""
+
+EXAMPLES = r"""
+- name: Remove everything job demo owns
+  faceswap_oci.core.oci_job_teardown:
+    compartment_id: ocid1.compartment.oc1..aaaaaaaaexample
+    region: eu-frankfurt-1
+    job: demo
+  register: teardown
+
+- name: Say what was removed
+  ansible.builtin.debug:
+    msg: "{{ teardown.removed | map(attribute='kind') | list }}"
+"""
+
+RETURN = r"""
+removed:
+  description: Resources deleted by this run, in the order they were deleted.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{kind: instance, id: ocid1.instance.oc1.eu-frankfurt-1.aaaaexample,
+            display_name: fsoci-demo,
+            lifecycle_state: RUNNING}]
+already_gone:
+  description: Resources that were gone (404) by the time they were deleted.
+  returned: always
+  type: list
+  elements: dict
+  sample: []
+left:
+  description: Live tagged resources still found after the teardown (empty on success).
+  returned: always
+  type: list
+  elements: dict
+  sample: []
+"""
+
+from ansible.module_utils.basic import AnsibleModule  # noqa: E402
+from ansible_collections.faceswap_oci.core.plugins.module_utils.oci_common import (  # noqa: E402
+    HAS_OCI,
+    OCI_IMPORT_ERROR,
+    ConfigProblems,
+    ErrorContext,
+    argspec,
+    clients_from_params,
+    format_error,
+)
+from ansible_collections.faceswap_oci.core.plugins.module_utils.oci_network import (  # noqa: E402
+    find_job_resources,
+    remove,
+)
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec=argspec(
+            compartment_id={"type": "str", "required": True},
+            job={"type": "str", "required": True},
+        ),
+        supports_check_mode=True,
+    )
+    if not HAS_OCI:
+        module.fail_json(
+            msg=f"the oci Python SDK is required on the controller: {OCI_IMPORT_ERROR}"
+        )
+    import oci
+
+    p = module.params
+    ctx = ErrorContext("oci_job_teardown", "job", p.get("region"), p["compartment_id"])
+    try:
+        _, compute, vn = clients_from_params(
+            p, oci.core.ComputeClient, oci.core.VirtualNetworkClient
+        )
+        owned = find_job_resources(compute, vn, p["compartment_id"], p["job"])
+        result = remove(
+            compute, vn, owned, check_mode=module.check_mode, wait_timeout=p["wait_timeout"]
+        )
+        left = (
+            []
+            if module.check_mode
+            else find_job_resources(compute, vn, p["compartment_id"], p["job"])
+        )
+    except ConfigProblems as exc:
+        module.fail_json(
+            msg=f"OCI config problems: {exc}", problems=[vars(x) for x in exc.problems]
+        )
+    except Exception as exc:  # every SDK or wait error becomes one readable failure
+        module.fail_json(msg=format_error(exc, ctx) + " Run the teardown again; it resumes by tag.")
+    if left:
+        module.fail_json(
+            msg=f"oci_job_teardown: {len(left)} resources of job {p['job']} are still alive "
+            f"(region {p.get('region')}): "
+            + ", ".join(f"{o.kind} {o.id}" for o in left)
+            + ". Next: run the teardown again.",
+            removed=result.removed,
+            already_gone=result.already_gone,
+            left=[o.as_dict() for o in left],
+        )
+    module.exit_json(
+        changed=result.changed, removed=result.removed, already_gone=result.already_gone, left=[]
+    )
+
+
+if __name__ == "__main__":
+    main()
