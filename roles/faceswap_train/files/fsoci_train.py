@@ -1,0 +1,344 @@
+#!/usr/bin/env python3
+"""Host-side supervisor and poller for one faceswap-oci training job (stdlib only).
+
+Installed by the ``faceswap_train`` role into ``<job>/config/`` and driven by one JSON config
+(``<job>/config/train.json``). Subcommands:
+
+``run CONFIG``
+    Foreground supervisor, the ExecStart of the systemd unit (or the detached process). Copies
+    the spec's train.ini to the working copy Faceswap rewrites, computes the remaining
+    iterations from ``<model>_state.json`` (``-i`` counts per session, the state file holds the
+    cumulative count), runs ``faceswap.py train`` with stdin from /dev/null and stdout/stderr
+    appended to ``logs/train.out``, and records the exit status in ``logs/train.exit.json``.
+    SIGINT (from ``systemctl stop`` with ``KillSignal=SIGINT`` or from ``poll``) reaches every
+    process of the group, as a terminal Ctrl-C would; Faceswap then saves and exits 0.
+``start CONFIG``
+    Detach ``run`` into its own session (used where no systemd is available) and return.
+``status CONFIG``
+    One JSON line: whether the supervisor of this job is alive, and its pid.
+``poll CONFIG``
+    One JSON line ``{"fsoci_progress": {...}}`` with iteration, losses, it/s and a state:
+    ``starting``, ``running``, ``stopping``, ``finished``, ``stopped`` or ``failed``. Decides the
+    stop criteria (iterations, wall-clock hours since the job's first start, loss plateau) and
+    sends ONE SIGINT to the process group when one is met; copies the preview image into the
+    job's logs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+_NUM = r"([-+0-9.eE]+|nan|inf)"
+LOSS_RE = re.compile(rf"\[(\d\d):(\d\d):(\d\d)\] \[#(\d+)\] Loss A: {_NUM}, Loss B: {_NUM}")
+SAVE_RE = re.compile(r"Average total loss since last save: ([-+0-9.eE]+)")
+TAIL_BYTES = 256 * 1024
+
+
+class Job:
+    """Paths and settings of one training job, read from its JSON config."""
+
+    def __init__(self, config_path: str) -> None:
+        with open(config_path, encoding="utf-8") as handle:
+            self.cfg: dict[str, Any] = json.load(handle)
+        self.job_dir = Path(self.cfg["job_dir"])
+        self.logs = self.job_dir / "logs"
+        self.model_dir = Path(self.cfg["model_dir"])
+        self.out = self.logs / "train.out"
+        self.pidfile = self.logs / "train.pid"
+        self.exitfile = self.logs / "train.exit.json"
+        self.stopfile = self.logs / "train.stop.json"
+        self.startfile = self.logs / "train.started.json"
+        self.donefile = self.model_dir / ".fsoci_train_done"
+        self.preview_src = Path(self.cfg["faceswap_dir"]) / "training_preview.png"
+        self.preview_dst = self.logs / "preview.png"
+        self.state_file = self.model_dir / f"{self.cfg['trainer']}_state.json"
+
+    def iterations(self) -> int:
+        try:
+            with open(self.state_file, encoding="utf-8") as handle:
+                return int(json.load(handle).get("iterations", 0))
+        except (OSError, ValueError):
+            return 0
+
+    def alive_pid(self) -> int | None:
+        """The supervisor's pid if it is running (pid file plus a matching command line)."""
+        try:
+            pid = int(self.pidfile.read_text().strip())
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except (OSError, ValueError):
+            return None
+        args = [a.decode(errors="replace") for a in cmdline]
+        if "run" in args and any(a.endswith("fsoci_train.py") for a in args):
+            return pid
+        return None
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(data, sort_keys=True) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = json.load(handle)
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def build_command(job: Job) -> list[str]:
+    cfg = job.cfg
+    cmd = [
+        cfg["python"],
+        str(Path(cfg["faceswap_dir"]) / "faceswap.py"),
+        "train",
+        "-A",
+        cfg["faces_a"],
+        "-B",
+        cfg["faces_b"],
+        "-m",
+        str(job.model_dir),
+        "-t",
+        cfg["trainer"],
+        "-b",
+        str(cfg["batch_size"]),
+        "-s",
+        str(cfg["save_every"]),
+        "-F",
+        str(job.logs / "train.log"),
+    ]
+    if cfg.get("ini_src"):
+        cmd += ["-C", cfg["ini_work"]]
+    target = int(cfg.get("iterations") or 0)
+    if target > 0:
+        cmd += ["-i", str(max(target - job.iterations(), 1))]
+    if cfg.get("preview"):
+        cmd.append("-w")
+    cmd += [str(a) for a in cfg.get("extra_args", [])]
+    return cmd
+
+
+def cmd_run(job: Job) -> int:
+    job.logs.mkdir(parents=True, exist_ok=True)
+    job.model_dir.mkdir(parents=True, exist_ok=True)
+    if job.alive_pid() not in (None, os.getpid()):
+        print("training of this job is already running", file=sys.stderr)
+        return 3
+    job.pidfile.write_text(f"{os.getpid()}\n", encoding="utf-8")
+    for stale in (job.exitfile, job.stopfile):
+        stale.unlink(missing_ok=True)
+    if not job.startfile.exists():
+        _write_json(job.startfile, {"started": time.time()})
+    if job.cfg.get("ini_src"):
+        shutil.copyfile(job.cfg["ini_src"], job.cfg["ini_work"])
+    env = dict(os.environ)
+    env.update({k: str(v) for k, v in job.cfg.get("env", {}).items()})
+    stop_requested = []
+
+    def _on_sigint(signum: int, frame: object) -> None:
+        del signum, frame
+        stop_requested.append(time.time())
+
+    signal.signal(signal.SIGINT, _on_sigint)
+    signal.signal(signal.SIGTERM, _on_sigint)
+    cmd = build_command(job)
+    with open(job.out, "ab") as out, open(os.devnull, "rb") as devnull:
+        out.write(f"\n[fsoci] {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(cmd)}\n".encode())
+        out.flush()
+        proc = subprocess.Popen(
+            cmd, stdin=devnull, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=job.job_dir
+        )
+        while True:
+            try:
+                rc = proc.wait()
+                break
+            except InterruptedError:
+                continue
+    _write_json(job.exitfile, {"rc": rc, "ended": time.time(), "iterations": job.iterations()})
+    job.pidfile.unlink(missing_ok=True)
+    return rc
+
+
+def cmd_start(job: Job, config_path: str) -> int:
+    if job.alive_pid() is not None:
+        return 0
+    job.logs.mkdir(parents=True, exist_ok=True)
+    if os.fork() > 0:
+        # Wait until the grandchild has written its pid so that `status` sees it at once.
+        for _ in range(100):
+            if job.alive_pid() is not None:
+                return 0
+            time.sleep(0.05)
+        return 0
+    os.setsid()
+    if os.fork() > 0:
+        os._exit(0)
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(devnull, fd)
+    os.execv(sys.executable, [sys.executable, os.path.abspath(__file__), "run", config_path])
+    return 0  # not reached
+
+
+def _tail(path: Path) -> str:
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(0, os.SEEK_END)
+            size = handle.tell()
+            handle.seek(max(0, size - TAIL_BYTES))
+            return handle.read().decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def _progress(text: str) -> dict[str, Any]:
+    matches = list(LOSS_RE.finditer(text))
+    info: dict[str, Any] = {"iteration": None, "loss_a": None, "loss_b": None, "it_per_s": None}
+    if not matches:
+        return info
+    last = matches[-1]
+    info["iteration"] = int(last.group(4))
+    info["loss_a"] = float(last.group(5))
+    info["loss_b"] = float(last.group(6))
+    # Rate over the lines of the latest session in the tail (timestamps have 1 s resolution).
+    session = [m for m in matches if text.rfind("[fsoci]", 0, m.start()) == text.rfind("[fsoci]")]
+    first = session[0] if session else last
+
+    def secs(m: re.Match[str]) -> int:
+        return int(m.group(1)) * 3600 + int(m.group(2)) * 60 + int(m.group(3))
+
+    elapsed = (secs(last) - secs(first)) % 86400
+    done = int(last.group(4)) - int(first.group(4))
+    if elapsed > 0 and done > 0:
+        info["it_per_s"] = round(done / elapsed, 4)
+    return info
+
+
+def _saves(text: str) -> list[float]:
+    return [float(m.group(1)) for m in SAVE_RE.finditer(text)]
+
+
+def plateau_reached(averages: list[float], saves: int) -> bool:
+    """True when the last ``saves`` save averages brought no new lowest average loss."""
+    if saves <= 0 or len(averages) <= saves:
+        return False
+    best_before = min(averages[:-saves])
+    return min(averages[-saves:]) >= best_before
+
+
+def _copy_preview(job: Job) -> None:
+    try:
+        src = job.preview_src.stat()
+    except OSError:
+        return
+    try:
+        dst_mtime = job.preview_dst.stat().st_mtime
+    except OSError:
+        dst_mtime = 0.0
+    if src.st_mtime > dst_mtime:
+        tmp = job.preview_dst.with_suffix(".png.tmp")
+        shutil.copyfile(job.preview_src, tmp)
+        os.replace(tmp, job.preview_dst)
+
+
+def _request_stop(job: Job, pid: int, reason: str) -> None:
+    if job.stopfile.exists():
+        return  # one SIGINT only: a second one makes Faceswap quit without saving
+    _write_json(job.stopfile, {"reason": reason, "requested": time.time()})
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(os.getpgid(pid), signal.SIGINT)
+
+
+def cmd_poll(job: Job) -> int:
+    cfg = job.cfg
+    text = _tail(job.out)
+    info = _progress(text)
+    state_iters = job.iterations()
+    target = int(cfg.get("iterations") or 0)
+    hours = float(cfg.get("hours") or 0)
+    plateau = int(cfg.get("plateau_saves") or 0)
+    pid = job.alive_pid()
+    started = (_read_json(job.startfile) or {}).get("started")
+    stop = _read_json(job.stopfile)
+    reason = stop.get("reason") if stop else None
+    if info["iteration"] is None:
+        info["iteration"] = state_iters
+    if cfg.get("preview"):
+        _copy_preview(job)
+    if job.donefile.exists():
+        state = "finished"
+        reason = (_read_json(job.donefile) or {}).get("reason", reason)
+    elif pid is not None:
+        # The iteration target needs no signal: `run` passed the remainder as `-i`, and a
+        # SIGINT during Faceswap's own final save would cut that save short.
+        if reason is None:
+            if hours > 0 and started is not None and time.time() - started >= hours * 3600:
+                reason = "hours"
+            elif plateau > 0 and plateau_reached(_saves(_tail(job.out)), plateau):
+                reason = "plateau"
+            if reason is not None:
+                _request_stop(job, pid, reason)
+        if reason is not None:
+            state = "stopping"
+        else:
+            state = "running" if LOSS_RE.search(text) else "starting"
+    else:
+        exit_info = _read_json(job.exitfile)
+        if exit_info is None:
+            state = "stopped"
+        elif int(exit_info.get("rc", 1)) != 0:
+            state = "failed"
+        elif reason is None and target > 0 and state_iters >= target:
+            reason = "iterations"
+            state = "finished"
+        elif reason is not None:
+            state = "finished"
+        else:
+            state = "stopped"
+        if state == "finished":
+            _write_json(job.donefile, {"reason": reason, "iterations": state_iters})
+    info["iteration"] = max(int(info["iteration"] or 0), state_iters)
+    progress = {"phase": "train", **info, "state": state, "target": target or None}
+    progress["model_iterations"] = state_iters
+    if reason:
+        progress["stop_reason"] = reason
+    if state in ("failed", "stopped"):
+        progress["log_tail"] = text.replace("\r", "\n").splitlines()[-15:]
+    print(json.dumps({"fsoci_progress": progress}, sort_keys=True))
+    return 0
+
+
+def cmd_status(job: Job) -> int:
+    pid = job.alive_pid()
+    print(json.dumps({"running": pid is not None, "pid": pid, "done": job.donefile.exists()}))
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 3 or argv[1] not in ("run", "start", "status", "poll"):
+        print(f"usage: {argv[0]} run|start|status|poll CONFIG", file=sys.stderr)
+        return 2
+    job = Job(argv[2])
+    if argv[1] == "run":
+        return cmd_run(job)
+    if argv[1] == "start":
+        return cmd_start(job, os.path.abspath(argv[2]))
+    if argv[1] == "status":
+        return cmd_status(job)
+    return cmd_poll(job)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
