@@ -234,6 +234,15 @@ FAIL_CASES: dict[str, tuple[dict[str, Any], dict[str, Any] | None, str, str]] = 
         "capability 7.0) needs compute capability >= 7.5. Set nvidia_driver_backend: nvidia12 "
         "or auto.",
     ),
+    "a10_ubuntu2404_without_become": (
+        {"nvidia_driver_gpu_facts": A10, "nvidia_driver_become": False},
+        UBUNTU_2404 | {"user_uid": 1000},
+        "Check the install can get root",
+        "nvidia_driver: this host needs NVIDIA driver branch 580 (nvidia-headless-580-server-open, "
+        "nvidia-utils-580-server, linux-headers-6.8.0-1013-oracle), which needs root, but "
+        "nvidia_driver_become is false. Set nvidia_driver_become: true, or install the driver "
+        "yourself and run again.",
+    ),
     "require_gpu_with_cpu_backend": (
         {"nvidia_driver_require_gpu": True, "nvidia_driver_backend": "cpu"},
         None,
