@@ -553,8 +553,40 @@ class Testbed:
             _run(["ip", "link", "del", BRIDGE], check=False)
 
     # ---------------------------------------------------------------- up
+    def _template_dir(self) -> Path:
+        return self.cache_dir / self.rootfs_tarball().name.removesuffix(".tar.zst")
+
+    def _ensure_template(self, tarball: Path) -> Path:
+        """The rootfs unpacked once: the read-only lower layer of every host's overlay."""
+        template = self._template_dir()
+        if template.is_dir():
+            return template
+        partial = template.with_name(template.name + ".partial")
+        shutil.rmtree(partial, ignore_errors=True)
+        partial.mkdir(parents=True)
+        _run(
+            [
+                "tar",
+                "--numeric-owner",
+                "--xattrs",
+                "--xattrs-include=*",
+                "-I",
+                "zstd",
+                "-C",
+                str(partial),
+                "-xf",
+                str(tarball),
+            ]
+        )
+        partial.rename(template)
+        for stale in self.cache_dir.glob(f"rootfs-{SUITE}-*"):
+            if stale.is_dir() and stale != template and not stale.name.startswith("build-"):
+                shutil.rmtree(stale, ignore_errors=True)
+        return template
+
     def up(self, names: Sequence[str]) -> list[Host]:
         """Boot the named hosts (reusing running ones) and return them once SSH answers."""
+        names = list(dict.fromkeys(names))
         for name in names:
             if not NAME_RE.match(name):
                 raise TestbedError(
@@ -562,32 +594,63 @@ class Testbed:
                     "'-', starting with a letter"
                 )
         self.require(build=not self.rootfs_tarball().exists())
+        if any(c in str(self.root) for c in ",:\\ "):
+            raise TestbedError(f"state directory {self.root} must not contain ',', ':' or spaces")
+        to_create: list[str] = []
+        to_wait: list[str] = []
+        # Shared pieces and address reservations under the lock; the per-host work (overlay,
+        # boot, SSH wait) runs outside it, so parallel sessions don't queue behind each other.
         with self._lock():
             tarball, _ = self._build_locked()
+            template = self._ensure_template(tarball)
             self.ensure_key()
             self._ensure_bridge()
             self._ensure_proxy()
-            started: list[str] = []
-            for name in dict.fromkeys(names):
+            for name in names:
                 data = self._read_state(name)
                 if data is not None and self._running(data):
                     continue
+                if (
+                    data is not None
+                    and data.get("pid") is None
+                    and _pid_alive(int(data.get("owner", 0) or 0))
+                ):
+                    to_wait.append(name)  # another process is booting it right now
+                    continue
                 if data is not None or self._host_dir(name).exists():
-                    self._down_locked(name, shared=False)
-                self._create(name, tarball)
-                started.append(name)
+                    self._down_locked(name)
+                self._reserve(name)
+                to_create.append(name)
+        try:
+            for name in to_create:
+                self._create(name, template)
             hosts = []
-            for name in dict.fromkeys(names):
-                data = self._read_state(name)
-                assert data is not None
-                try:
-                    self._wait_ready(data)
-                except TestbedError:
-                    if name in started:
-                        self._down_locked(name, shared=False)
-                    raise
+            for name in names:
+                data = self._wait_started(name) if name in to_wait else self._read_state(name)
+                if data is None:
+                    raise TestbedError(f"host {name} vanished while booting (removed by `down`?)")
+                self._wait_ready(data)
                 hosts.append(self._host_from_state(data))
-            return hosts
+        except BaseException:
+            if to_create:
+                with self._lock():
+                    for name in to_create:
+                        self._down_locked(name)
+                    if not self.host_names():
+                        self._teardown_shared()
+            raise
+        return hosts
+
+    def _wait_started(self, name: str) -> dict[str, Any] | None:
+        deadline = time.monotonic() + BOOT_TIMEOUT_S
+        while time.monotonic() < deadline:
+            data = self._read_state(name)
+            if data is None or data.get("pid") is not None:
+                return data
+            if not _pid_alive(int(data.get("owner", 0) or 0)):
+                raise TestbedError(f"the process that was starting host {name} died; run `up`")
+            time.sleep(0.2)
+        raise TestbedError(f"host {name} is still being started by another process")
 
     def _allocate_octet(self) -> int:
         used = set()
@@ -600,81 +663,83 @@ class Testbed:
                 return octet
         raise TestbedError(f"no free address left in {SUBNET} (hosts: {len(used)})")
 
-    def _create(self, name: str, tarball: Path) -> None:
+    def _reserve(self, name: str) -> None:
         octet = self._allocate_octet()
-        address = str(SUBNET.network_address + octet)
         host_dir = self._host_dir(name)
-        rootfs = host_dir / "rootfs"
-        netns = NETNS_PREFIX + name
-        veth = f"{VETH_PREFIX}{octet}"
         host_dir.mkdir(parents=True)
-        data: dict[str, Any] = {
-            "name": name,
-            "octet": octet,
-            "address": address,
-            "netns": netns,
-            "veth": veth,
-            "rootfs": str(rootfs),
-            "pid": None,
-            "created": time.time(),
-        }
-        self._write_state(name, data)
-        try:
-            rootfs.mkdir()
-            _run(
-                [
-                    "tar",
-                    "--numeric-owner",
-                    "--xattrs",
-                    "--xattrs-include=*",
-                    "-I",
-                    "zstd",
-                    "-C",
-                    str(rootfs),
-                    "-xf",
-                    str(tarball),
-                ]
-            )
-            self._personalise(rootfs, name, address)
-            self._make_network(netns, veth, address)
-            data["pid"] = self._boot(name, rootfs, netns, host_dir)
-            self._write_state(name, data)
-        except BaseException:
-            self._down_locked(name, shared=False)
-            raise
+        self._write_state(
+            name,
+            {
+                "name": name,
+                "octet": octet,
+                "address": str(SUBNET.network_address + octet),
+                "netns": NETNS_PREFIX + name,
+                "veth": f"{VETH_PREFIX}{octet}",
+                "rootfs": str(host_dir / "rootfs"),
+                "upper": str(host_dir / "upper"),
+                "pid": None,
+                "owner": os.getpid(),
+                "created": time.time(),
+            },
+        )
 
-    def _personalise(self, rootfs: Path, name: str, address: str) -> None:
-        etc = rootfs / "etc"
-        (etc / "hostname").write_text(name + "\n")
-        (etc / "hosts").write_text(
-            f"127.0.0.1\tlocalhost\n{address}\t{name}\n::1\tlocalhost ip6-localhost\n"
-        )
-        (etc / "machine-id").write_text(os.urandom(16).hex() + "\n")
-        _run(["ssh-keygen", "-A", "-f", str(rootfs)])
-        ssh_dir = rootfs / "root" / ".ssh"
-        ssh_dir.mkdir(mode=0o700, exist_ok=True)
-        pub = Path(str(self.key_path) + ".pub").read_text()
-        (ssh_dir / "authorized_keys").write_text(pub)
-        os.chmod(ssh_dir / "authorized_keys", 0o600)
+    def _create(self, name: str, template: Path) -> None:
+        data = self._read_state(name)
+        assert data is not None
+        host_dir = self._host_dir(name)
+        for sub in ("rootfs", "upper", "work"):
+            (host_dir / sub).mkdir()
+        self._personalise(template, Path(data["upper"]), name, data["address"])
+        self._make_network(data["netns"], data["veth"], data["address"])
+        data["pid"] = self._boot(name, template, host_dir, data["netns"])
+        self._write_state(name, data)
+
+    def _personalise(self, template: Path, upper: Path, name: str, address: str) -> None:
+        """Write the host's own files into its overlay's upper layer before it boots."""
+
+        def put(rel: str, text: str, mode: int = 0o644) -> None:
+            path = upper / rel
+            # Directories in the upper layer hide the lower one's owner and mode: copy them.
+            parts = Path(rel).parent.parts
+            for i in range(1, len(parts) + 1):
+                sub = Path(*parts[:i])
+                made, lower = upper / sub, template / sub
+                if not made.exists():
+                    made.mkdir()
+                    st = lower.stat() if lower.exists() else None
+                    os.chmod(made, st.st_mode & 0o7777 if st else 0o755)
+                    if st:
+                        os.chown(made, st.st_uid, st.st_gid)
+            path.write_text(text)
+            os.chmod(path, mode)
+
+        put("etc/hostname", name + "\n")
+        put("etc/hosts", f"127.0.0.1\tlocalhost\n{address}\t{name}\n::1\tlocalhost ip6-localhost\n")
+        put("etc/machine-id", os.urandom(16).hex() + "\n", 0o444)
+        put("root/.ssh/authorized_keys", Path(str(self.key_path) + ".pub").read_text(), 0o600)
+        os.chmod(upper / "root" / ".ssh", 0o700)
+        put("etc/ssh/.keep", "")
+        (upper / "etc/ssh/.keep").unlink()
+        _run(["ssh-keygen", "-A", "-f", str(upper)])
         proxy = f"http://{BRIDGE_ADDRESS}:{PROXY_PORT}"
-        (etc / "apt" / "apt.conf.d" / "01testbed-proxy").write_text(
+        put(
+            "etc/apt/apt.conf.d/01testbed-proxy",
             f'Acquire::http::Proxy "{proxy}";\nAcquire::https::Proxy "{proxy}";\n'
-            'Acquire::Retries "3";\n'
+            'Acquire::Retries "3";\n',
         )
-        (etc / "pip.conf").write_text(
-            f"[global]\nproxy = {proxy}\ncert = /etc/ssl/certs/ca-certificates.crt\n"
+        put(
+            "etc/pip.conf",
+            f"[global]\nproxy = {proxy}\ncert = /etc/ssl/certs/ca-certificates.crt\n",
         )
-        (etc / "resolv.conf").unlink(missing_ok=True)
-        (etc / "resolv.conf").write_text("# test host: no DNS, apt and pip go through a proxy\n")
+        put("etc/resolv.conf", "# test host: no DNS; apt and pip go through the proxy\n")
         # This machine's CAs (some networks intercept TLS), kept across update-ca-certificates.
         local_cas = Path("/usr/local/share/ca-certificates")
         if local_cas.is_dir():
-            shutil.copytree(
-                local_cas, rootfs / "usr/local/share/ca-certificates", dirs_exist_ok=True
-            )
+            for ca in sorted(local_cas.rglob("*.crt")):
+                put(f"usr/local/share/ca-certificates/{ca.relative_to(local_cas)}", ca.read_text())
         bundle = Path("/etc/ssl/certs/ca-certificates.crt")
         if bundle.exists():
-            shutil.copyfile(bundle, etc / "ssl" / "certs" / "ca-certificates.crt")
+            put("etc/ssl/certs/ca-certificates.crt", bundle.read_text())
 
     @staticmethod
     def _make_network(netns: str, veth: str, address: str) -> None:
@@ -687,8 +752,10 @@ class Testbed:
         # Deliberately no default route: nothing may leave the machine from a test host.
 
     @staticmethod
-    def _boot(name: str, rootfs: Path, netns: str, host_dir: Path) -> int:
+    def _boot(name: str, template: Path, host_dir: Path, netns: str) -> int:
         Path("/run/systemd/nspawn").mkdir(parents=True, exist_ok=True)
+        rootfs = host_dir / "rootfs"
+        overlay = f"lowerdir={template},upperdir={host_dir / 'upper'},workdir={host_dir / 'work'}"
         nspawn = [
             "systemd-nspawn",
             "--quiet",
@@ -705,11 +772,26 @@ class Testbed:
             "--console=read-only",
             "-b",
         ]
-        # nspawn needs a private mount namespace and its own tmpfs on /run/systemd/nspawn here.
-        script = 'mount -t tmpfs tmpfs /run/systemd/nspawn && exec "$@"'
+        # In a private mount namespace: nspawn needs its own tmpfs on /run/systemd/nspawn here,
+        # and the host's overlay root disappears with the namespace when the host stops.
+        script = (
+            "mount -t tmpfs tmpfs /run/systemd/nspawn && "
+            'mount -t overlay overlay -o "$0" "$1" && shift && exec "$@"'
+        )
         log = open(host_dir / "console.log", "ab")  # noqa: SIM115
         proc = subprocess.Popen(
-            ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh", *nspawn],
+            [
+                "unshare",
+                "--mount",
+                "--propagation",
+                "private",
+                "sh",
+                "-c",
+                script,
+                overlay,
+                str(rootfs),
+                *nspawn,
+            ],
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -742,7 +824,7 @@ class Testbed:
         self.require()
         with self._lock():
             for name in names:
-                self._down_locked(name, shared=False)
+                self._down_locked(name)
             if not self.host_names():
                 self._teardown_shared()
 
@@ -751,7 +833,7 @@ class Testbed:
         self.require()
         with self._lock():
             for name in self.host_names():
-                self._down_locked(name, shared=False)
+                self._down_locked(name)
             # Leftovers of crashed runs, found by this tool's own name prefixes.
             for netns in _run(["ip", "netns", "list"]).stdout.split():
                 if netns.startswith(NETNS_PREFIX):
@@ -778,7 +860,7 @@ class Testbed:
             with contextlib.suppress(ProcessLookupError, ValueError):
                 os.kill(int(pid), signal.SIGKILL)
 
-    def _down_locked(self, name: str, *, shared: bool) -> None:
+    def _down_locked(self, name: str) -> None:
         host_dir = self._host_dir(name)
         data = self._read_state(name) or {}
         pid = data.get("pid")
@@ -796,11 +878,10 @@ class Testbed:
             _run(["umount", "-l", mount_point], check=False)
         if host_dir.exists():
             shutil.rmtree(host_dir)
-        if shared and not self.host_names():
-            self._teardown_shared()
 
     # ---------------------------------------------------------------- status
     def status(self) -> dict[str, Any]:
+        self.require()
         hosts = []
         for name in self.host_names():
             data = self._read_state(name)
@@ -822,6 +903,11 @@ class Testbed:
             "proxy": f"http://{BRIDGE_ADDRESS}:{PROXY_PORT}" if self._proxy_pid() else None,
             "hosts": hosts,
         }
+
+    def describe(self, name: str) -> dict[str, Any] | None:
+        """What the tool made for host *name* (netns, veth, rootfs, pid ...), or None."""
+        data = self._read_state(name)
+        return dict(data) if data is not None else None
 
     def get(self, name: str) -> Host:
         data = self._read_state(name)
