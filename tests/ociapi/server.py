@@ -117,7 +117,8 @@ class FaultPlan:
     """What the test wants to go wrong, and how slow the service is."""
 
     rules: list[FaultRule] = dataclasses.field(default_factory=list)
-    provision_s: float = 0.2  # PROVISIONING -> RUNNING, and network create
+    provision_s: float = 0.2  # instance PROVISIONING -> RUNNING
+    network_provision_s: float = 0.0  # network resources PROVISIONING -> AVAILABLE
     terminate_s: float = 0.2  # TERMINATING -> TERMINATED
     network_delete_s: float = 0.0
     preempt_after_s: float | None = None  # preemptible instances are reclaimed after this
@@ -663,7 +664,7 @@ class _Api:
             vcn = self._get("vcn", parent)
             if not self._live(vcn):
                 raise ApiError(409, "IncorrectState", f"VCN {parent} is not available.")
-        t = self.now + self.st.faults.provision_s
+        t = self.now + self.st.faults.network_provision_s
         res = Resource(kind, model, [(self.now, "PROVISIONING"), (t, "AVAILABLE")], parent=parent)
         if kind == "vcn":
             if not details.cidr_block and not details.cidr_blocks:
