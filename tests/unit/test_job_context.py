@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def role_vars() -> dict[str, Any]:
-    data: dict[str, Any] = yaml.safe_load((ROOT / "roles/job_context/vars/main.yml").read_text())
+    data: dict[str, Any] = yaml.safe_load((ROOT / "playbooks/vars/job_defaults.yml").read_text())
     return data
 
 
@@ -33,7 +33,7 @@ def test_job_defaults_match_the_spec() -> None:
     defaults = spec_defaults({"kind": "local"})
     for key in ("name", "consent", "target", "inputs"):
         defaults.pop(key)
-    assert role_vars()["_job_context_defaults"] == defaults
+    assert role_vars()["job_defaults_spec"] == defaults
 
 
 def test_target_defaults_match_the_spec() -> None:
@@ -44,11 +44,11 @@ def test_target_defaults_match_the_spec() -> None:
     ssh.pop("host")
     oci.pop("compartment")
     oci.pop("region")
-    target_defaults = role_vars()["_job_context_target_defaults"]
+    target_defaults = role_vars()["job_defaults_target_defaults"]
     assert target_defaults["ssh"] == ssh
     assert target_defaults["oci"] == oci
 
 
 def test_consent_text_matches() -> None:
-    text = role_vars()["_job_context_consent"]
+    text = role_vars()["job_defaults_consent"]
     assert " ".join(text.split()) == spec.CONSENT_TEXT

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# The whole test suite: linters, type checks, unit tests, the test-bed tests (booted Debian
+# hosts, Molecule scenarios, end-to-end runs) and the wheel test.
+#
+# As root on Debian it first installs the system packages the test bed needs (debootstrap,
+# systemd-container, apt-cacher-ng, ...) and builds or reuses the cached host image. Extra
+# arguments go to pytest, e.g. `bash scripts/test.sh tests/unit -x`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+python=""
+for candidate in "${PYTHON:-}" python3.11 python3.12 python3.13 python3; do
+  if [ -n "$candidate" ] && command -v "$candidate" >/dev/null 2>&1 &&
+    "$candidate" -c 'import sys; sys.exit(not (3, 11) <= sys.version_info[:2] < (3, 14))' 2>/dev/null; then
+    python=$candidate
+    break
+  fi
+done
+if [ -z "$python" ]; then
+  echo "error: faceswap-oci needs Python 3.11, 3.12 or 3.13 (none found on PATH)" >&2
+  exit 1
+fi
+
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  bash .ci/testbed-prereqs.sh
+else
+  echo "note: not root (or not Debian): the test-bed tests will skip unless the host image and packages are already there" >&2
+fi
+
+if [ ! -x .venv/bin/python ]; then
+  "$python" -m venv .venv
+fi
+.venv/bin/python -m pip install -q --upgrade pip
+.venv/bin/python -m pip install -q -e '.[test]'
+export PATH="$PWD/.venv/bin:$PATH"
+
+# On CI a machine that can run the test hosts must run them: skipping counts as a failure.
+if [ "${CI:-}" = "true" ]; then
+  export FSOCI_REQUIRE_TESTBED=1
+fi
+
+echo "== ruff"
+ruff check .
+ruff format --check .
+echo "== mypy --strict"
+mypy
+echo "== ansible-lint (production profile)"
+ansible-lint
+echo "== pytest"
+set +e
+python -m pytest -ra -p no:cacheprovider "$@"
+status=$?
+set -e
+if [ "$status" -eq 5 ]; then
+  echo "error: pytest collected no tests; that is a failure" >&2
+  exit 1
+fi
+exit "$status"
