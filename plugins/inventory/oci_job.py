@@ -90,7 +90,6 @@ from typing import Any  # noqa: E402
 
 from ansible.errors import AnsibleError  # noqa: E402
 from ansible.plugins.inventory import BaseInventoryPlugin, Cacheable, Constructable  # noqa: E402
-
 from ansible_collections.faceswap_oci.core.plugins.module_utils.oci_common import (  # noqa: E402
     HAS_OCI,
     JOB_TAG,

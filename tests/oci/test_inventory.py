@@ -1,4 +1,4 @@
-"""The faceswap_oci.core.oci_job inventory plugin through ansible-inventory, against the local API."""
+"""The faceswap_oci.core.oci_job inventory plugin via ansible-inventory, against the local API."""
 
 from __future__ import annotations
 
