@@ -6,7 +6,8 @@ Usage: fsoci_ini.py DEFAULTS_DIR INI_DIR SETTINGS_JSON [--check]
 For each of extract/train/convert, DEFAULTS_DIR/<name>.ini (written by Faceswap itself on its
 first start) is copied to INI_DIR/<name>.ini with the options in SETTINGS_JSON
 ({name: {section: {option: value}}}) replaced. A section or option Faceswap does not know is
-an error naming the valid ones (Faceswap itself would silently drop it). A file is rewritten
+an error naming the valid ones (Faceswap itself would silently drop it), and then no file
+is written. A file is rewritten
 only when its values differ from the wanted ones, compared as values, not text: Faceswap
 rewrites the files it loads in its own layout. Prints one JSON object; exit 1 on error.
 """
@@ -111,7 +112,7 @@ def main(argv):
         print(json.dumps({"failed": True, "msg": f"unknown ini file(s) {unknown}; use {NAMES}"}))
         return 1
     problems = []
-    changed = []
+    writes = []
     for name in NAMES:
         source = os.path.join(defaults_dir, f"{name}.ini")
         try:
@@ -139,21 +140,25 @@ def main(argv):
                 current, _ = parse(handle.read())
         except OSError:
             current = None
-        if current is not None and set(current) == set(wanted):
-            if all(same(current[key], wanted[key]) for key in wanted):
-                continue
-        changed.append(dest)
-        if not check:
-            fd, tmp = tempfile.mkstemp(dir=ini_dir, prefix=f".{name}.", suffix=".ini")
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(wanted_text)
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, dest)
+        if (
+            current is not None
+            and set(current) == set(wanted)
+            and all(same(current[key], wanted[key]) for key in wanted)
+        ):
+            continue
+        writes.append((dest, wanted_text))
     if problems:
         msg = "faceswap_ini: " + "; ".join(problems)
         print(json.dumps({"failed": True, "msg": msg, "problems": problems}))
         return 1
-    print(json.dumps({"changed": bool(changed), "files": changed}))
+    for dest, text in writes if not check else ():
+        fd, tmp = tempfile.mkstemp(dir=ini_dir, prefix=".fsoci-", suffix=".ini")
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, dest)
+    files = [dest for dest, _ in writes]
+    print(json.dumps({"changed": bool(files), "files": files}))
     return 0
 
 
