@@ -316,6 +316,32 @@ def demo_inputs(
     out.print(f"wrote {made}")
 
 
+@source_app.command("prepare", hidden=True)
+def source_prepare(
+    ref: Annotated[str, typer.Option(help="Commit, tag or branch.")],
+    backend: Annotated[str, typer.Option(help="cpu, nvidia13 or nvidia12.")] = "cpu",
+    python: Annotated[str, typer.Option(help="The host's Python, e.g. 3.11.")] = "3.11",
+    arch: Annotated[str, typer.Option(help="The host's machine, e.g. x86_64.")] = "x86_64",
+    source: Annotated[str | None, typer.Option(help="Repository to add first.")] = None,
+    wheels: Annotated[bool, typer.Option(help="Download the wheel set.")] = True,
+) -> None:
+    """Resolve a Faceswap ref and (optionally) cache its wheels; print JSON (used by setup)."""
+    from faceswap_oci import cache  # noqa: PLC0415
+
+    def prepare() -> dict[str, str]:
+        if source:
+            cache.add_source(source)
+        cache.ensure_source()
+        commit = cache.resolve_ref(ref)
+        wheel_dir = ""
+        if wheels:
+            platform = f"manylinux_2_28_{arch}"
+            wheel_dir = str(cache.ensure_wheels(commit, backend, python, platform).path)
+        return {"commit": commit, "wheels": wheel_dir, "cache": str(cache.cache_root())}
+
+    sys.stdout.write(json.dumps(_guard(prepare)) + "\n")
+
+
 @source_app.command("add")
 def source_add(
     location: Annotated[str, typer.Argument(help="A path or URL of a Faceswap git repository.")],
