@@ -326,7 +326,7 @@ def source_prepare(
     wheels: Annotated[bool, typer.Option(help="Download the wheel set.")] = True,
 ) -> None:
     """Resolve a Faceswap ref and (optionally) cache its wheels; print JSON (used by setup)."""
-    from faceswap_oci import cache  # noqa: PLC0415
+    from faceswap_oci import cache
 
     def prepare() -> dict[str, str]:
         if source:
