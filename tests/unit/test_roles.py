@@ -1,0 +1,75 @@
+"""Role conventions (STYLE.md §2): every default is declared in meta/argument_specs.yml with a
+type and a description, defaults carry the role's prefix, and playbooks only set declared
+options."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+ROLES = sorted(p.parent.parent.name for p in (ROOT / "roles").glob("*/meta/argument_specs.yml"))
+
+
+def load(path: Path) -> Any:
+    return yaml.safe_load(path.read_text()) if path.is_file() else None
+
+
+def options(role: str) -> dict[str, Any]:
+    spec = load(ROOT / "roles" / role / "meta" / "argument_specs.yml")
+    return dict(spec["argument_specs"]["main"].get("options") or {})
+
+
+def test_every_role_has_argument_specs() -> None:
+    with_tasks = sorted(p.parent.parent.name for p in (ROOT / "roles").glob("*/tasks/main.yml"))
+    assert with_tasks == ROLES
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_defaults_and_argument_specs_have_the_same_keys(role: str) -> None:
+    defaults = load(ROOT / "roles" / role / "defaults" / "main.yml") or {}
+    assert set(defaults) == set(options(role))
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_options_are_prefixed_typed_and_described(role: str) -> None:
+    for name, option in options(role).items():
+        assert name.startswith(f"{role}_"), name
+        assert option.get("type"), f"{role}: {name} has no type"
+        assert option.get("description"), f"{role}: {name} has no description"
+
+
+def _role_uses(node: Any) -> list[tuple[str, dict[str, Any]]]:
+    found: list[tuple[str, dict[str, Any]]] = []
+    if isinstance(node, dict):
+        role = node.get("role") or (node.get("ansible.builtin.include_role") or {}).get("name")
+        if isinstance(role, str) and role.startswith("faceswap_oci.core."):
+            found.append((role.rsplit(".", 1)[1], dict(node.get("vars") or {})))
+        for value in node.values():
+            found.extend(_role_uses(value))
+    elif isinstance(node, list):
+        for item in node:
+            found.extend(_role_uses(item))
+    return found
+
+
+PLAYBOOK_USES = [
+    (playbook.name, role, variables)
+    for playbook in sorted((ROOT / "playbooks").glob("*.yml"))
+    for role, variables in _role_uses(load(playbook))
+]
+
+
+@pytest.mark.parametrize(
+    ("playbook", "role", "variables"),
+    PLAYBOOK_USES,
+    ids=[f"{p}:{r}" for p, r, _ in PLAYBOOK_USES],
+)
+def test_playbooks_set_only_declared_role_options(
+    playbook: str, role: str, variables: dict[str, Any]
+) -> None:
+    undeclared = sorted(set(variables) - set(options(role)))
+    assert undeclared == [], f"{playbook} sets {undeclared} not in {role}'s argument_specs"
