@@ -29,9 +29,9 @@ class PlaybookRun:
 
     @property
     def changed(self) -> int:
-        m = re.search(r"localhost\s*:\s*ok=\d+\s+changed=(\d+)", self.stdout)
-        assert m, self.stdout[-3000:]
-        return int(m.group(1))
+        found = re.findall(r"^\S+\s*:\s*ok=\d+\s+changed=(\d+)", self.stdout, re.MULTILINE)
+        assert found, self.stdout[-3000:]
+        return sum(int(n) for n in found)
 
     def event(self, kind: str) -> dict[str, Any]:
         found = [e for e in self.events if e.get("kind") == kind]
@@ -71,12 +71,14 @@ def run_playbook(
     tmp_path: Path,
     *extra_args: str,
     timeout: int = 240,
+    inventory: Path | None = None,
 ) -> PlaybookRun:
     tmp_path.mkdir(parents=True, exist_ok=True)
     vars_file = tmp_path / "extravars.json"
     vars_file.write_text(json.dumps(extravars))
-    inventory = tmp_path / "empty-inventory.ini"
-    inventory.write_text("")
+    if inventory is None:
+        inventory = tmp_path / "empty-inventory.ini"
+        inventory.write_text("")
     env = dict(os.environ)
     env.update(
         {
