@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -71,17 +70,41 @@ def _target_text(job: Job) -> str:
     return "local (this machine)"
 
 
+# Rough phase durations for the estimate in `plan` (seconds; train comes from the spec).
+_ESTIMATED_SECONDS = {
+    "provision": 300.0,
+    "setup": 900.0,
+    "upload": 120.0,
+    "extract": 600.0,
+    "convert": 600.0,
+    "fetch": 60.0,
+    "teardown": 180.0,
+}
+
+
 def _cost(job: Job) -> dict[str, Any] | None:
     oci = job.spec.target.oci
     if job.spec.target.kind != "oci" or oci is None:
         return None
-    try:
-        cost: Any = importlib.import_module("faceswap_oci.cost")
-    except ImportError:
-        return None
+    from faceswap_oci import cost
+
     hours = job.spec.train.stop.hours or oci.max_hours
-    estimate = cost.estimate(oci.shapes[0], hours + 0.5, oci.preemptible, oci.boot_volume_gb)
-    return {"shape": oci.shapes[0], "hours": hours + 0.5, "usd": round(estimate.total_usd, 2)}
+    seconds = dict(_ESTIMATED_SECONDS)
+    seconds["train"] = hours * 3600.0
+    ordered = {p: seconds[p] for p in PHASES}
+    try:
+        estimate = cost.phase_costs(oci.shapes[0], oci.preemptible, oci.boot_volume_gb, ordered)
+    except cost.UnknownShapePrice as exc:
+        return {"shape": oci.shapes[0], "error": str(exc)}
+    return {
+        "shape": oci.shapes[0],
+        "preemptible": oci.preemptible,
+        "hours": round(estimate.gpu_hours, 2),
+        "usd": round(estimate.total_usd, 2),
+        "share_outside_training": round(estimate.share_outside_training, 3),
+        "phases": {p.phase: round(p.usd, 2) for p in estimate.phases},
+        "source": cost.load_prices().source,
+    }
 
 
 def plan(

@@ -107,8 +107,17 @@ def plan(
     for p in result.phases:
         table.add_row(p.name, "run" if p.will_run else "skip", p.description, p.reason)
     out.print(table)
-    if result.cost:
-        out.print(f"estimated cost: ${result.cost['usd']} ({result.cost})")
+    if result.cost and "error" in result.cost:
+        out.print(f"estimated cost: unknown ({result.cost['error']})")
+    elif result.cost:
+        c = result.cost
+        per_phase = ", ".join(f"{k} ${v}" for k, v in c["phases"].items())
+        out.print(
+            f"estimated cost: ${c['usd']} for {c['hours']} GPU-hours on {c['shape']}"
+            f"{' (preemptible)' if c['preemptible'] else ''}; {per_phase}; "
+            f"{c['share_outside_training']:.0%} of GPU time outside training "
+            f"(list prices: {c['source']})"
+        )
     out.print(f"state: {result.state_dir}\noutput: {result.output_dir}")
 
 
@@ -189,6 +198,12 @@ def _summarise(result: JobResult, as_json: bool) -> None:
             f"job {result.name}: {result.status}; phases run: {', '.join(result.phases_run) or '-'}"
             f"; {result.changed} changed; output: {result.output_dir}"
         )
+        if result.cost:
+            c = result.cost
+            out.print(
+                f"billed (list price): ${c['total_usd']} on {c['shape']}, {c['gpu_hours']} GPU-h,"
+                f" {c['share_outside_training']:.0%} outside training"
+            )
         return
     err.print(f"job {result.name}: {result.status}: {result.error}", highlight=False)
     if result.status == "canceled":

@@ -84,6 +84,8 @@ class JobResult:
     changed: int
     output_dir: Path
     error: str | None = None
+    durations: dict[str, float] = field(default_factory=dict)
+    cost: dict[str, Any] | None = None
 
     @property
     def ok(self) -> bool:
@@ -133,6 +135,7 @@ class Runner:
         self.verbosity = verbosity
         self._cancel = _Cancel()
         self._fingerprints: dict[str, str] = {}
+        self._durations: dict[str, float] = {}
 
     # events ------------------------------------------------------------------
     def _emit(self, event: ev.Event) -> None:
@@ -343,6 +346,9 @@ class Runner:
             ran[-1] if ran else None,
             error=error,
         )
+        cost = self.billed_cost()
+        if cost is not None:
+            self._emit(ev.Report("-", report="cost", data=cost))
         if error:
             self._emit(ev.JobFailed(ran[-1] if ran else "-", message=error))
         self._emit(ev.JobFinished("-", status=status, changed=changed))
@@ -355,7 +361,29 @@ class Runner:
             changed=changed,
             output_dir=self.job.output_dir,
             error=error,
+            durations=dict(self._durations),
+            cost=cost,
         )
+
+    def billed_cost(self) -> dict[str, Any] | None:
+        """List-price cost of this run's phases on OCI (None on other targets)."""
+        oci = self.job.spec.target.oci
+        if self.kind != "oci" or oci is None or not self._durations:
+            return None
+        from faceswap_oci import cost
+
+        shape = str((self.state.target() or {}).get("shape") or oci.shapes[0])
+        try:
+            run_cost = cost.phase_costs(shape, oci.preemptible, oci.boot_volume_gb, self._durations)
+        except cost.UnknownShapePrice:
+            return None
+        return {
+            "shape": shape,
+            "total_usd": round(run_cost.total_usd, 2),
+            "gpu_hours": round(run_cost.gpu_hours, 3),
+            "share_outside_training": round(run_cost.share_outside_training, 3),
+            "phases": {p.phase: round(p.usd, 4) for p in run_cost.phases},
+        }
 
     def wants_teardown(self, status: str) -> bool:
         if self.kind != "oci":
@@ -409,6 +437,7 @@ class Runner:
             verbosity=self.verbosity,
         )
         duration = time.monotonic() - started
+        self._durations[phase] = self._durations.get(phase, 0.0) + duration
         status = str(result.status)
         phase_status = {
             "successful": ev.PhaseStatus.SUCCESSFUL,
