@@ -366,6 +366,9 @@ class Testbed:
             partial.replace(tarball)
         finally:
             shutil.rmtree(work, ignore_errors=True)
+        template = self._template_dir()
+        if template.exists() and not self.host_names():
+            shutil.rmtree(template)  # rebuilt with --force: unpack the new tarball next time
         for stale in self.cache_dir.glob(f"rootfs-{SUITE}-*.tar.zst"):
             if stale != tarball:
                 stale.unlink()
@@ -551,6 +554,7 @@ class Testbed:
             (self.proxy_dir / "pid").unlink()
         if self._bridge_exists():
             _run(["ip", "link", "del", BRIDGE], check=False)
+        self._prune_templates()
 
     # ---------------------------------------------------------------- up
     def _template_dir(self) -> Path:
@@ -579,10 +583,17 @@ class Testbed:
             ]
         )
         partial.rename(template)
-        for stale in self.cache_dir.glob(f"rootfs-{SUITE}-*"):
-            if stale.is_dir() and stale != template and not stale.name.startswith("build-"):
-                shutil.rmtree(stale, ignore_errors=True)
+        self._prune_templates()
         return template
+
+    def _prune_templates(self) -> None:
+        """Remove unpacked rootfs trees of other recipes, unless a running host sits on one."""
+        if self.host_names():
+            return
+        keep = self._template_dir()
+        for stale in self.cache_dir.glob(f"rootfs-{SUITE}-*"):
+            if stale.is_dir() and stale != keep:
+                shutil.rmtree(stale, ignore_errors=True)
 
     def up(self, names: Sequence[str]) -> list[Host]:
         """Boot the named hosts (reusing running ones) and return them once SSH answers."""
@@ -718,9 +729,22 @@ class Testbed:
         put("etc/machine-id", os.urandom(16).hex() + "\n", 0o444)
         put("root/.ssh/authorized_keys", Path(str(self.key_path) + ".pub").read_text(), 0o600)
         os.chmod(upper / "root" / ".ssh", 0o700)
-        put("etc/ssh/.keep", "")
-        (upper / "etc/ssh/.keep").unlink()
-        _run(["ssh-keygen", "-A", "-f", str(upper)])
+        # One fresh host key (ed25519 only: RSA key generation costs seconds per host).
+        put("etc/ssh/sshd_config.d/testbed-hostkey.conf", "HostKey /etc/ssh/ssh_host_ed25519_key\n")
+        _run(
+            [
+                "ssh-keygen",
+                "-q",
+                "-t",
+                "ed25519",
+                "-N",
+                "",
+                "-C",
+                f"root@{name}",
+                "-f",
+                str(upper / "etc" / "ssh" / "ssh_host_ed25519_key"),
+            ]
+        )
         proxy = f"http://{BRIDGE_ADDRESS}:{PROXY_PORT}"
         put(
             "etc/apt/apt.conf.d/01testbed-proxy",
@@ -743,6 +767,8 @@ class Testbed:
 
     @staticmethod
     def _make_network(netns: str, veth: str, address: str) -> None:
+        # A removed host's MAC may still sit in the bridge's neighbour table for its address.
+        _run(["ip", "neigh", "flush", "to", address, "dev", BRIDGE], check=False)
         _run(["ip", "netns", "add", netns])
         _run(["ip", "link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", netns])
         _run(["ip", "link", "set", veth, "master", BRIDGE, "up"])
@@ -871,6 +897,8 @@ class Testbed:
         if netns in _run(["ip", "netns", "list"]).stdout.split():
             self._kill_netns_processes(netns)
             _run(["ip", "netns", "del", netns], check=False)
+        if data.get("address") and self._bridge_exists():
+            _run(["ip", "neigh", "flush", "to", data["address"], "dev", BRIDGE], check=False)
         veth = data.get("veth")
         if veth and _run(["ip", "link", "show", "dev", veth], check=False).returncode == 0:
             _run(["ip", "link", "del", veth], check=False)
