@@ -102,6 +102,9 @@ def test_three_hosts_run_a_play_and_leave_nothing_behind(
         assert seen["virtualization"] in ("container", "systemd-nspawn")
         assert host.ssh("systemd-detect-virt").stdout.strip() == "systemd-nspawn"
         assert seen["group"] == names
+        # The image: rsync for the upload phase; python3-venv is left for a role to install.
+        assert host.ssh("rsync --version", check=False).returncode == 0
+        assert host.ssh("dpkg-query -W python3-venv", check=False).returncode != 0
         # No way out of the machine: link-local only, no default route.
         assert host.ssh("ip -4 route show default").stdout.strip() == ""
 
@@ -177,4 +180,55 @@ def test_cli_names_the_package_of_a_missing_tool(tmp_path: Path) -> None:
     assert "apt-get install" in proc.stderr
     for package in ("iproute2", "systemd-container", "apt-cacher-ng", "zstd"):
         assert package in proc.stderr
+    assert not (tmp_path / "state").exists()
+
+
+SKIP_OR_FAIL = """
+def test_needs_a_host(testbed_host):
+    raise AssertionError("unreachable: the fixture must not provide a host here")
+"""
+
+
+@pytest.mark.parametrize(
+    ("required", "outcome"),
+    [("", "1 skipped"), ("1", "1 error")],
+)
+def test_fixture_skips_or_fails_where_hosts_cannot_run(
+    tmp_path: Path, required: str, outcome: str
+) -> None:
+    (tmp_path / "test_probe.py").write_text(SKIP_OR_FAIL)
+    env = {
+        # No ip, systemd-nspawn, ... on PATH: the machine "cannot run hosts".
+        "PATH": str(tmp_path),
+        "PYTHONPATH": str(REPO),
+        "FSOCI_TESTBED_DIR": str(tmp_path / "state"),
+        "FSOCI_REQUIRE_TESTBED": required,
+    }
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "tests.testbed.fixtures",
+            "-p",
+            "no:cacheprovider",
+            "-c",
+            os.devnull,
+            "--rootdir",
+            str(tmp_path),
+            "-rA",
+            str(tmp_path / "test_probe.py"),
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert outcome in proc.stdout, proc.stdout[-3000:]
+    if required:
+        assert "FSOCI_REQUIRE_TESTBED=1 but the test bed cannot run" in proc.stdout
+    else:
+        assert "test bed unavailable: cannot run test hosts here" in proc.stdout
     assert not (tmp_path / "state").exists()
