@@ -105,9 +105,6 @@ def test_full_lifecycle_second_run_creates_nothing_teardown_leaves_nothing(
     assert api.state.live_tagged() == []
     assert not (state / "target.json").exists()
 
-    again = teardown(api, tmp_path)
-    assert again.rc == 0 and again.changed == 0
-
 
 def test_capacity_failover_to_next_shape_and_ad(
     api: OciApi, tmp_path: Path, sshd_port: int
@@ -149,30 +146,56 @@ def test_ladder_exhausted_fails_clearly_and_leaves_no_instance(
     assert api.state.live_tagged() == []
 
 
-def test_429_storm_and_5xx_are_retried(api: OciApi, tmp_path: Path, sshd_port: int) -> None:
-    api.state.faults.throttle(count=None, every=4)
-    api.state.faults.fail(
-        503, "ServiceUnavailable", "Service unavailable", op="CreateSubnet", count=1
-    )
-    api.state.faults.fail(
-        500, "InternalServerError", "Internal error", op="LaunchInstance", count=1
-    )
+def test_429_storm_5xx_and_lost_state_dir(api: OciApi, tmp_path: Path, sshd_port: int) -> None:
+    api.state.faults.throttle(count=None, every=5)
+    api.state.faults.fail(503, "ServiceUnavailable", "Service unavailable", op="CreateSubnet")
+    api.state.faults.fail(500, "InternalServerError", "Internal error", op="LaunchInstance")
     run = provision(api, tmp_path, sshd_port)
     assert run.rc == 0, run.stdout[-4000:]
-    down = teardown(api, tmp_path)
-    assert down.rc == 0, down.stdout[-4000:]
-    assert api.state.live_tagged() == []
     assert api.state.calls["LaunchInstance"] >= 2
-
-
-def test_state_dir_lost_teardown_by_tag_still_removes_everything(
-    api: OciApi, tmp_path: Path, sshd_port: int
-) -> None:
-    assert provision(api, tmp_path, sshd_port).rc == 0
+    assert api.state.faults_fired[(429, "TooManyRequests")] > 5
+    # The state directory is lost: teardown finds everything by tag.
     shutil.rmtree(tmp_path / "state")
     down = teardown(api, tmp_path, state=tmp_path / "fresh-state")
     assert down.rc == 0, down.stdout[-4000:]
     assert len(down.event("oci_teardown")["removed"]) == 6
+    assert api.state.live_tagged() == []
+
+
+def test_preemptible_falls_back_to_on_demand(api: OciApi, tmp_path: Path, sshd_port: int) -> None:
+    api.state.faults.no_capacity(None, None, preemptible=True)
+    run = provision(
+        api,
+        tmp_path,
+        sshd_port,
+        preemptible=True,
+        preemptible_fallback=True,
+        availability_domains=["AD-3"],
+    )
+    assert run.rc == 0, run.stdout[-4000:]
+    attempts = [(a["preemptible"], a["result"]) for a in run.event("oci_attempts")["attempts"]]
+    assert attempts == [(True, "out_of_host_capacity"), (False, "launched")]
+    assert json.loads((tmp_path / "state" / "target.json").read_text())["preemptible"] is False
+    assert teardown(api, tmp_path).rc == 0
+    assert api.state.live_tagged() == []
+
+
+def test_slow_states_and_preemption_then_rerun_launches_again(
+    api: OciApi, tmp_path: Path, sshd_port: int
+) -> None:
+    api.state.faults.provision_s = 2.0
+    api.state.faults.terminate_s = 2.0
+    first = provision(api, tmp_path, sshd_port, preemptible=True)
+    assert first.rc == 0, first.stdout[-4000:]
+    old = json.loads((tmp_path / "state" / "target.json").read_text())
+    assert old["preemptible"] is True
+    api.state.preempt(old["instance_id"])
+    second = provision(api, tmp_path, sshd_port, preemptible=True)
+    assert second.rc == 0, second.stdout[-4000:]
+    new = json.loads((tmp_path / "state" / "target.json").read_text())
+    assert new["instance_id"] != old["instance_id"]
+    assert second.changed > 0
+    assert teardown(api, tmp_path).rc == 0
     assert api.state.live_tagged() == []
 
 
@@ -200,12 +223,22 @@ def test_other_targets_do_nothing(api: OciApi, tmp_path: Path) -> None:
 
 
 def test_existing_subnet_is_reused(api: OciApi, tmp_path: Path, sshd_port: int) -> None:
-    first = provision(api, tmp_path, sshd_port, name="net")
-    assert first.rc == 0
-    subnet = next(r["id"] for r in api.state.live_tagged("net") if r["kind"] == "subnet")
-    run = provision(api, tmp_path / "b", sshd_port, name="vm", subnet=subnet)
+    import oci
+
+    config = oci.config.from_file(str(api.cfg.config_file))
+    vn = oci.core.VirtualNetworkClient(config, service_endpoint=api.url)
+    comp = api.cfg.compartment
+    vcn = vn.create_vcn(
+        oci.core.models.CreateVcnDetails(compartment_id=comp, cidr_block="10.1.0.0/16")
+    ).data
+    subnet = vn.create_subnet(
+        oci.core.models.CreateSubnetDetails(
+            compartment_id=comp, vcn_id=vcn.id, cidr_block="10.1.0.0/24"
+        )
+    ).data
+    run = provision(api, tmp_path, sshd_port, name="vm", subnet=subnet.id)
     assert run.rc == 0, run.stdout[-4000:]
     assert sorted(r["kind"] for r in api.state.live_tagged("vm")) == ["instance"]
-    assert teardown(api, tmp_path / "b", name="vm").rc == 0
-    assert teardown(api, tmp_path, name="net").rc == 0
+    assert teardown(api, tmp_path, name="vm").rc == 0
     assert api.state.live_tagged() == []
+    assert vn.get_subnet(subnet.id).data.lifecycle_state == "AVAILABLE"

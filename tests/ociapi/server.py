@@ -26,6 +26,7 @@ import hashlib
 import itertools
 import json
 import logging
+import random
 import re
 import threading
 import time
@@ -102,10 +103,21 @@ class FaultRule:
     availability_domain: str | None = None
     shape: str | None = None
     every: int = 1  # fire on every n-th matching request (429 storms that let work through)
+    probability: float | None = None  # or fire at random with this probability (seeded)
+    preemptible: bool | None = None  # LaunchInstance: only preemptible (True) / on-demand (False)
     _seen: int = 0
+    _rng: random.Random = dataclasses.field(default_factory=lambda: random.Random(8))
 
-    def matches(self, op: str, ad: str | None, shape: str | None) -> bool:
+    def matches(
+        self, op: str, ad: str | None, shape: str | None, preemptible: bool | None = None
+    ) -> bool:
         if self.op not in ("*", op):
+            return False
+        if (
+            self.preemptible is not None
+            and preemptible is not None
+            and self.preemptible != preemptible
+        ):
             return False
         if self.availability_domain is not None and self.availability_domain != ad:
             return False
@@ -128,7 +140,12 @@ class FaultPlan:
         self.rules.append(rule)
         return rule
 
-    def no_capacity(self, availability_domain: str | None, shape: str | None) -> FaultRule:
+    def no_capacity(
+        self,
+        availability_domain: str | None,
+        shape: str | None,
+        preemptible: bool | None = None,
+    ) -> FaultRule:
         return self.add(
             FaultRule(
                 500,
@@ -137,6 +154,7 @@ class FaultPlan:
                 op="LaunchInstance",
                 availability_domain=availability_domain,
                 shape=shape,
+                preemptible=preemptible,
             )
         )
 
@@ -153,10 +171,22 @@ class FaultPlan:
             )
         )
 
-    def throttle(self, count: int | None = None, op: str = "*", every: int = 1) -> FaultRule:
+    def throttle(
+        self,
+        count: int | None = None,
+        op: str = "*",
+        every: int = 1,
+        probability: float | None = None,
+    ) -> FaultRule:
         return self.add(
             FaultRule(
-                429, "TooManyRequests", "Too many requests for the user", op, count, every=every
+                429,
+                "TooManyRequests",
+                "Too many requests for the user",
+                op,
+                count,
+                every=every,
+                probability=probability,
             )
         )
 
@@ -325,6 +355,8 @@ class OciApiState:
         self.faults = FaultPlan()
         self.resources: dict[str, Resource] = {}
         self.calls: Counter[str] = Counter()
+        self.faults_fired: Counter[tuple[int, str]] = Counter()
+        self.on_request: Callable[[str], None] | None = None
         self.auth_failures = 0
         self.retry_tokens: dict[str, tuple[str, int, bytes, str]] = {}
         self.default_public_ip = "203.0.113.10"
@@ -468,6 +500,9 @@ class _Handler(BaseHTTPRequestHandler):
                         return
                 self._inject_faults(op, body)
                 status, result, extra = _Api(st, query, body).call(op, m.groupdict().get("id"))
+                if st.on_request is not None:
+                    # After the change, before the answer: the worst moment for a client to die.
+                    st.on_request(op)
                 headers = dict(extra)
                 if result is not None and not isinstance(result, list):
                     headers.setdefault("etag", _etag(result))
@@ -548,20 +583,24 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _inject_faults(self, op: str, body: bytes) -> None:
         st = self.server.state
-        ad = shape = None
+        ad = shape = preemptible = None
         if op == "LaunchInstance" and body:
             details = from_wire(body, "LaunchInstanceDetails")
             ad, shape = details.availability_domain, details.shape
+            preemptible = details.preemptible_instance_config is not None
         for rule in st.faults.rules:
             if rule.count is not None and rule.count <= 0:
                 continue
-            if not rule.matches(op, ad, shape):
+            if not rule.matches(op, ad, shape, preemptible):
                 continue
             rule._seen += 1
             if rule._seen % rule.every:
                 continue
+            if rule.probability is not None and rule._rng.random() >= rule.probability:
+                continue
             if rule.count is not None:
                 rule.count -= 1
+            st.faults_fired[(rule.status, rule.code)] += 1
             raise ApiError(rule.status, rule.code, rule.message)
 
 
