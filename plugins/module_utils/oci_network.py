@@ -153,6 +153,7 @@ def ensure_network(
 
     rt = find(vn.list_route_tables)
     if rt is None and not check_mode:
+        assert igw is not None  # created above unless in check mode
         rt = vn.create_route_table(
             M.CreateRouteTableDetails(
                 compartment_id=comp,
@@ -206,6 +207,7 @@ def ensure_network(
 
     subnet = find(vn.list_subnets)
     if subnet is None and not check_mode:
+        assert rt is not None and sl is not None  # created above unless in check mode
         subnet = vn.create_subnet(
             M.CreateSubnetDetails(
                 compartment_id=comp,
