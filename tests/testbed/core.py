@@ -595,8 +595,12 @@ class Testbed:
             if stale.is_dir() and stale != keep:
                 shutil.rmtree(stale, ignore_errors=True)
 
-    def up(self, names: Sequence[str]) -> list[Host]:
-        """Boot the named hosts (reusing running ones) and return them once SSH answers."""
+    def up(self, names: Sequence[str], *, session_pid: int | None = None) -> list[Host]:
+        """Boot the named hosts (reusing running ones) and return them once SSH answers.
+
+        With *session_pid* the hosts belong to that process (a pytest session): once it is gone
+        (even killed with SIGKILL), the next ``up`` on this machine removes them.
+        """
         names = list(dict.fromkeys(names))
         for name in names:
             if not NAME_RE.match(name):
@@ -617,6 +621,7 @@ class Testbed:
             self.ensure_key()
             self._ensure_bridge()
             self._ensure_proxy()
+            self._reap_orphans()
             for name in names:
                 data = self._read_state(name)
                 if data is not None and self._running(data):
@@ -630,7 +635,7 @@ class Testbed:
                     continue
                 if data is not None or self._host_dir(name).exists():
                     self._down_locked(name)
-                self._reserve(name)
+                self._reserve(name, session_pid)
                 to_create.append(name)
         try:
             for name in to_create:
@@ -674,7 +679,14 @@ class Testbed:
                 return octet
         raise TestbedError(f"no free address left in {SUBNET} (hosts: {len(used)})")
 
-    def _reserve(self, name: str) -> None:
+    def _reap_orphans(self) -> None:
+        for name in self.host_names():
+            data = self._read_state(name)
+            session = data.get("session_pid") if data else None
+            if isinstance(session, int) and not _pid_alive(session):
+                self._down_locked(name)
+
+    def _reserve(self, name: str, session_pid: int | None = None) -> None:
         octet = self._allocate_octet()
         host_dir = self._host_dir(name)
         host_dir.mkdir(parents=True)
@@ -690,6 +702,7 @@ class Testbed:
                 "upper": str(host_dir / "upper"),
                 "pid": None,
                 "owner": os.getpid(),
+                "session_pid": session_pid,
                 "created": time.time(),
             },
         )

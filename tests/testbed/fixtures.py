@@ -2,7 +2,8 @@
 
 ``testbed_host`` is one host for the whole session; ``testbed_hosts(n)`` makes *n* more.
 Hosts are removed at session end, also after a failure, Ctrl-C (pytest unwinds its fixtures)
-or SIGTERM (turned into a normal exit), and by an ``atexit`` hook as a last resort.
+or SIGTERM (turned into a normal exit), and by an ``atexit`` hook as a last resort; hosts of a
+session killed outright are removed by the next ``up`` on the machine.
 
 Where the machine cannot run hosts the fixtures skip with the reason; with
 ``FSOCI_REQUIRE_TESTBED=1`` (CI) they fail instead, so a CI machine that should run the
@@ -55,7 +56,7 @@ class SessionTestbed:
         names = [self.new_name() for _ in range(n)]
         with self._lock:
             self._mine.extend(names)
-        return self.testbed.up(names)
+        return self.testbed.up(names, session_pid=os.getpid())
 
     def down(self, hosts: list[Host] | list[str]) -> None:
         names = [h if isinstance(h, str) else h.name for h in hosts]
