@@ -6,7 +6,10 @@ from __future__ import annotations
 import json
 import shutil
 import stat
+import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
 import pytest
@@ -38,7 +41,9 @@ def api(ociapi: OciApi) -> OciApi:
     return ociapi
 
 
-def provision(api: OciApi, tmp_path: Path, port: int, name: str = "demo", **oci: object):  # type: ignore[no-untyped-def]
+def provision(
+    api: OciApi, tmp_path: Path, port: int, name: str = "demo", *args: str, **oci: object
+):  # type: ignore[no-untyped-def]
     state = tmp_path / "state"
     return run_playbook(
         "playbooks/provision.yml",
@@ -48,7 +53,32 @@ def provision(api: OciApi, tmp_path: Path, port: int, name: str = "demo", **oci:
         f"oci_instance_ssh_port={port}",
         "-e",
         "oci_instance_ssh_wait_timeout=20",
+        *args,
     )
+
+
+@contextmanager
+def ip_lookup(address: str) -> Iterator[str]:
+    """A plain-text "what is my IP" service on 127.0.0.1, for ssh_ingress_cidr: auto."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = f"{address}\n".encode()
+            self.send_response(200)
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            return
+
+    httpd = HTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}/"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
 
 
 def teardown(api: OciApi, tmp_path: Path, name: str = "demo", state: Path | None = None):  # type: ignore[no-untyped-def]
@@ -62,8 +92,26 @@ def teardown(api: OciApi, tmp_path: Path, name: str = "demo", state: Path | None
 def test_full_lifecycle_second_run_creates_nothing_teardown_leaves_nothing(
     api: OciApi, tmp_path: Path, sshd_port: int
 ) -> None:
-    first = provision(api, tmp_path, sshd_port)
+    with ip_lookup("198.51.100.99") as url:
+        first = provision(
+            api,
+            tmp_path,
+            sshd_port,
+            "demo",
+            "-e",
+            f"oci_network_ip_lookup_url={url}",
+            ssh_ingress_cidr="auto",
+        )
     assert first.rc == 0, first.stdout[-4000:]
+    (sl,) = [
+        r
+        for r in api.state.resources.values()
+        if r.kind == "security_list" and r.default_of is None
+    ]
+    assert [
+        (r.source, r.tcp_options.destination_port_range.min)
+        for r in sl.model.ingress_security_rules
+    ] == [("198.51.100.99/32", 22)]
     state = tmp_path / "state"
     target = json.loads((state / "target.json").read_text())
     assert {k: target[k] for k in ("host", "user", "port", "key")} == {
@@ -84,10 +132,21 @@ def test_full_lifecycle_second_run_creates_nothing_teardown_leaves_nothing(
         "vcn",
     ]
     assert first.event("oci_attempts")["attempts"][0]["result"] == "launched"
+    assert "PRIVATE KEY" not in first.stdout
+    assert api.cfg.key_id.rsplit("/", 1)[1] not in first.stdout
     assert api.state.auth_failures == 0
 
     creates = {op: api.state.calls[op] for op in CREATES}
-    second = provision(api, tmp_path, sshd_port)
+    with ip_lookup("198.51.100.99") as url:
+        second = provision(
+            api,
+            tmp_path,
+            sshd_port,
+            "demo",
+            "-e",
+            f"oci_network_ip_lookup_url={url}",
+            ssh_ingress_cidr="auto",
+        )
     assert second.rc == 0, second.stdout[-4000:]
     assert second.changed == 0
     assert {op: api.state.calls[op] for op in CREATES} == creates
@@ -242,3 +301,28 @@ def test_existing_subnet_is_reused(api: OciApi, tmp_path: Path, sshd_port: int) 
     assert teardown(api, tmp_path, name="vm").rc == 0
     assert api.state.live_tagged() == []
     assert vn.get_subnet(subnet.id).data.lifecycle_state == "AVAILABLE"
+
+
+def test_wrong_key_fails_readably_and_config_problems_stop_before_any_call(
+    api: OciApi, tmp_path: Path
+) -> None:
+    from tests.ociapi.fixtures import write_test_config
+
+    other = write_test_config(tmp_path / "other-key")
+    extravars = job_vars(api, "demo", tmp_path / "state", config_file=str(other.config_file))
+    run = run_playbook("playbooks/teardown.yml", extravars, tmp_path / "run")
+    assert run.rc != 0
+    assert "401 NotAuthenticated" in run.stdout
+    assert "opc-request-id" in run.stdout and "region eu-frankfurt-1" in run.stdout
+    assert "Next: check key_file, fingerprint, user and tenancy" in run.stdout
+    assert api.state.auth_failures >= 1
+    assert other.key_id.rsplit("/", 1)[1] not in run.stdout  # the fingerprint is never shown
+
+    calls = sum(api.state.calls.values()) + api.state.auth_failures
+    extravars = job_vars(api, "demo", tmp_path / "state", profile="NOPE")
+    run = run_playbook("playbooks/teardown.yml", extravars, tmp_path / "run2")
+    assert run.rc != 0
+    assert (
+        "[NOPE]: profile not found; fix: use one of ['DEFAULT'] as target.oci.profile" in run.stdout
+    )
+    assert sum(api.state.calls.values()) + api.state.auth_failures == calls
