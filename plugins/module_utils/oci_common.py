@@ -229,17 +229,18 @@ def job_tags(job: str, now: dt.datetime | None = None) -> dict[str, str]:
     return {JOB_TAG: job, CREATED_TAG: when}
 
 
-def has_job_tag(resource: Any, job: str) -> bool:
+def has_job_tag(resource: Any, job: str | None) -> bool:
+    """Tagged with ``job`` (any job when None)."""
     tags = getattr(resource, "freeform_tags", None) or {}
-    return tags.get(JOB_TAG) == job
+    return JOB_TAG in tags if job is None else tags.get(JOB_TAG) == job
 
 
 def is_live(resource: Any) -> bool:
     return getattr(resource, "lifecycle_state", None) not in GONE_STATES
 
 
-def tagged_live(resources: Iterable[T], job: str) -> list[T]:
-    """The resources of ``job`` that are not being or already deleted, oldest first."""
+def tagged_live(resources: Iterable[T], job: str | None) -> list[T]:
+    """The resources of ``job`` (any job when None) not being or already deleted, oldest first."""
     out = [r for r in resources if has_job_tag(r, job) and is_live(r)]
     return sorted(out, key=lambda r: str(getattr(r, "time_created", "") or ""))
 

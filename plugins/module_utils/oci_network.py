@@ -14,6 +14,7 @@ from typing import Any, Final
 
 from ansible_collections.faceswap_oci.core.plugins.module_utils.oci_common import (
     HAS_OCI,
+    JOB_TAG,
     is_live,
     list_all,
     tagged_live,
@@ -249,15 +250,24 @@ class Owned:
         }
 
 
-def _owned(kind: str, models: list[Any], job: str, **extra: Callable[[Any], Any]) -> list[Owned]:
+def _owned(
+    kind: str, models: list[Any], job: str | None, **extra: Callable[[Any], Any]
+) -> list[Owned]:
     return [
-        Owned(kind, m.id, m.display_name, m.lifecycle_state, {k: f(m) for k, f in extra.items()})
+        Owned(
+            kind,
+            m.id,
+            m.display_name,
+            m.lifecycle_state,
+            {"job": m.freeform_tags[JOB_TAG], **{k: f(m) for k, f in extra.items()}},
+        )
         for m in tagged_live(models, job)
     ]
 
 
-def find_job_resources(compute: Any, vn: Any, compartment_id: str, job: str) -> list[Owned]:
-    """Every live resource tagged with ``job`` in the compartment, in deletion order."""
+def find_job_resources(compute: Any, vn: Any, compartment_id: str, job: str | None) -> list[Owned]:
+    """Every live resource tagged with ``job`` (with any job when None) in the compartment, in
+    deletion order."""
     comp = compartment_id
     out = _owned(
         "instance",

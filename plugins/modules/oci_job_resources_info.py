@@ -14,10 +14,19 @@ description:
     the compartment that carry the freeform tag C(faceswap-oci-job=<job>) and are not being or
     already deleted, in the order teardown deletes them.
   - Needs no local state, so it also works after the job's state directory is lost.
+  - Without O(job), lists the resources of every job (each with its C(job)), which is what
+    C(faceswap-oci sweep) needs to find leftovers of jobs that are no longer running.
 author: faceswap-oci developers
 extends_documentation_fragment:
   - faceswap_oci.core.oci
-  - faceswap_oci.core.oci.JOB
+options:
+  compartment_id:
+    description: OCID of the compartment to search.
+    type: str
+    required: true
+  job:
+    description: Job name (value of the freeform tag C(faceswap-oci-job)); omit for every job.
+    type: str
 attributes:
   check_mode:
     support: full
@@ -44,7 +53,7 @@ EXAMPLES = r"""
 RETURN = r"""
 resources:
   description:
-    - Live tagged resources (kind, id, display_name, lifecycle_state).
+    - Live tagged resources (kind, id, display_name, lifecycle_state, job).
     - Instances add shape and availability_domain.
   returned: always
   type: list
@@ -79,7 +88,7 @@ def main() -> None:
     module = AnsibleModule(
         argument_spec=argspec(
             compartment_id={"type": "str", "required": True},
-            job={"type": "str", "required": True},
+            job={"type": "str"},
         ),
         supports_check_mode=True,
     )

@@ -245,3 +245,23 @@ def test_find_job_resources_filters_by_tag_and_state() -> None:
     found = net.find_job_resources(compute, vn, COMP, "demo")
     assert [(o.kind, o.id) for o in found] == [("instance", "i1"), ("vcn", "v1")]
     assert found[0].as_dict()["shape"] == "VM.GPU.A10.1"
+
+
+def test_find_every_job_when_no_job_is_given() -> None:
+    compute = create_autospec(oci.core.ComputeClient, instance=True)
+    vn = empty_vn()
+    compute.list_instances.return_value = resp([])
+    vn.list_vcns.return_value = resp(
+        [
+            M.Vcn(id="v1", freeform_tags=TAGS, lifecycle_state="AVAILABLE", time_created=T0),
+            M.Vcn(
+                id="v2",
+                freeform_tags={"faceswap-oci-job": "b"},
+                lifecycle_state="AVAILABLE",
+                time_created=T0,
+            ),
+            M.Vcn(id="v3", freeform_tags={}, lifecycle_state="AVAILABLE", time_created=T0),
+        ]
+    )
+    found = net.find_job_resources(compute, vn, COMP, None)
+    assert [(o.id, o.as_dict()["job"]) for o in found] == [("v1", "demo"), ("v2", "b")]
