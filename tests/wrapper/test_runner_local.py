@@ -30,7 +30,7 @@ def test_setup_on_local_emits_typed_events_in_order(
     assert finished.changed == sum(1 for e in done if e.status is ev.TaskStatus.CHANGED) > 0
 
     job_dir = xdg / "data" / "faceswap-oci" / "jobs" / "loc"
-    for sub in ("inputs", "faces_a", "faces_b", "model", "output", "logs", "config"):
+    for sub in ("inputs", "faces_a", "faces_b", "model", "output", "logs"):
         assert (job_dir / sub).is_dir()
     stamp = result.state_dir / "stamps" / "setup.json"
     assert stamp.is_file()
