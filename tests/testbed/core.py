@@ -309,8 +309,12 @@ class Testbed:
     # ---------------------------------------------------------------- rootfs
     @staticmethod
     def rootfs_key() -> str:
-        recipe = {"suite": SUITE, "variant": VARIANT, "packages": sorted(PACKAGES)}
-        recipe["recipe"] = RECIPE_VERSION  # type: ignore[assignment]
+        recipe: dict[str, Any] = {
+            "suite": SUITE,
+            "variant": VARIANT,
+            "packages": sorted(PACKAGES),
+            "recipe": RECIPE_VERSION,
+        }
         return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:16]
 
     def rootfs_tarball(self) -> Path:
@@ -932,7 +936,7 @@ class Testbed:
             hosts.append(
                 {
                     **self._host_from_state(data).as_dict(),
-                    "state": "running" if self._running(data) else "stopped",
+                    "state": self._state_word(data),
                     "pid": data.get("pid"),
                 }
             )
@@ -944,6 +948,13 @@ class Testbed:
             "proxy": f"http://{BRIDGE_ADDRESS}:{PROXY_PORT}" if self._proxy_pid() else None,
             "hosts": hosts,
         }
+
+    def _state_word(self, data: dict[str, Any]) -> str:
+        if self._running(data):
+            return "running"
+        if data.get("pid") is None and _pid_alive(int(data.get("owner", 0) or 0)):
+            return "starting"
+        return "stopped"
 
     def describe(self, name: str) -> dict[str, Any] | None:
         """What the tool made for host *name* (netns, veth, rootfs, pid ...), or None."""
