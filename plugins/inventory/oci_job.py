@@ -16,7 +16,7 @@ description:
     C(oci_gpu_model), C(oci_gpus), C(oci_preemptible), C(oci_lifecycle_state) are set for
     O(compose), O(groups) and O(keyed_groups).
   - The inventory file name must end in C(oci.yml) or C(oci.yaml).
-author: faceswap-oci developers
+author: faceswap-oci developers (@faceswap-oci)
 extends_documentation_fragment:
   - constructed
   - inventory_cache

@@ -25,7 +25,7 @@ description:
     attempt, and nothing is left behind.
   - With O(state=absent), terminates the job's instances (or O(instance_id)) and waits until
     they are TERMINATED; an instance already gone is not an error.
-author: faceswap-oci developers
+author: faceswap-oci developers (@faceswap-oci)
 extends_documentation_fragment:
   - faceswap_oci.core.oci
   - faceswap_oci.core.oci.JOB
@@ -35,6 +35,7 @@ attributes:
     description: Reads the current instance and predicts the launch; launches nothing.
   diff_mode:
     support: none
+    description: Returns what it created, changed or removed instead of a diff.
   idempotent:
     support: full
     description: A live instance tagged with the job is returned unchanged.

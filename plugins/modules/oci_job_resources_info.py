@@ -16,7 +16,7 @@ description:
   - Needs no local state, so it also works after the job's state directory is lost.
   - Without O(job), lists the resources of every job (each with its C(job)), which is what
     C(faceswap-oci sweep) needs to find leftovers of jobs that are no longer running.
-author: faceswap-oci developers
+author: faceswap-oci developers (@faceswap-oci)
 extends_documentation_fragment:
   - faceswap_oci.core.oci
 options:
@@ -33,8 +33,10 @@ attributes:
     description: Read-only; runs the same in check mode.
   diff_mode:
     support: none
+    description: Returns what it created, changed or removed instead of a diff.
   idempotent:
     support: full
+    description: Read-only.
 """
 
 EXAMPLES = r"""

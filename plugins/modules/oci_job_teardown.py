@@ -17,7 +17,7 @@ description:
   - Resources already gone are reported, not errors, so a teardown after a partial failure, a
     Ctrl-C, a lost state directory or a previous teardown always converges to nothing left.
   - Ends with a fresh listing and fails if anything tagged is still alive.
-author: faceswap-oci developers
+author: faceswap-oci developers (@faceswap-oci)
 extends_documentation_fragment:
   - faceswap_oci.core.oci
   - faceswap_oci.core.oci.JOB
@@ -27,6 +27,7 @@ attributes:
     description: Lists what would be removed; deletes nothing.
   diff_mode:
     support: none
+    description: Returns what it created, changed or removed instead of a diff.
   idempotent:
     support: full
     description: A second run finds nothing and reports changed=false.

@@ -20,7 +20,7 @@ description:
     Instances of the job must be gone first (see M(faceswap_oci.core.oci_job_teardown)).
   - One module for the five resources, because they only ever exist together for a job and the
     dependency order lives in one place; each resource is still looked up and created on its own.
-author: faceswap-oci developers
+author: faceswap-oci developers (@faceswap-oci)
 extends_documentation_fragment:
   - faceswap_oci.core.oci
   - faceswap_oci.core.oci.JOB
@@ -30,6 +30,7 @@ attributes:
     description: Reads the current resources and predicts what would be created or deleted.
   diff_mode:
     support: none
+    description: Returns what it created, changed or removed instead of a diff.
   idempotent:
     support: full
     description: Found by tag; a second run with the same options changes nothing.
