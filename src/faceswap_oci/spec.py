@@ -151,6 +151,11 @@ class FaceswapSpec(_Model):
 class Inputs(_Model):
     a: str = Field(min_length=1, description="Video (or frames folder) whose face is replaced.")
     b: str = Field(min_length=1, description="Video (or frames folder) of the face to swap in.")
+    demo: bool = Field(
+        False,
+        description="When `a` and `b` are missing, first write small synthetic demo clips "
+        "there (they must be <folder>/a.mp4 and <folder>/b.mp4).",
+    )
 
 
 Detector = Literal["cv2-dnn", "mtcnn", "retinaface", "s3fd", "file"]
@@ -340,6 +345,8 @@ def validate(
     except ValidationError as exc:
         raise SpecError(shown, _explain(exc)) from None
     problems: list[str] = []
+    if spec.inputs.demo:
+        _make_demo_inputs(spec.inputs, base_dir, problems)
     input_a = _check_input("inputs.a", spec.inputs.a, base_dir, problems)
     input_b = _check_input("inputs.b", spec.inputs.b, base_dir, problems)
     if spec.target.kind == "ssh" and spec.target.ssh and spec.target.ssh.key:
@@ -363,9 +370,32 @@ def validate(
     )
 
 
-def _check_input(field: str, value: str, base_dir: Path, problems: list[str]) -> Path:
+def _make_demo_inputs(inputs: Inputs, base_dir: Path, problems: list[str]) -> None:
+    a = _resolve(inputs.a, base_dir)
+    b = _resolve(inputs.b, base_dir)
+    if a.exists() and b.exists():
+        return
+    if (a.name, b.name) != ("a.mp4", "b.mp4") or a.parent != b.parent:
+        problems.append(
+            "inputs.demo: the demo clips are written as <folder>/a.mp4 and <folder>/b.mp4; "
+            f"set inputs.a and inputs.b so (got {inputs.a!r} and {inputs.b!r})"
+        )
+        return
+    from faceswap_oci import demo  # imported here: numpy/opencv only when clips are made
+
+    try:
+        demo.make_demo_inputs(a.parent)
+    except (OSError, RuntimeError) as exc:
+        problems.append(f"inputs.demo: could not write the demo clips into {a.parent}: {exc}")
+
+
+def _resolve(value: str, base_dir: Path) -> Path:
     path = Path(os.path.expanduser(value))
-    path = path if path.is_absolute() else base_dir / path
+    return path if path.is_absolute() else base_dir / path
+
+
+def _check_input(field: str, value: str, base_dir: Path, problems: list[str]) -> Path:
+    path = _resolve(value, base_dir)
     if not path.exists():
         problems.append(f"{field}: file not found: {value!r} (resolved to {path})")
     elif not os.access(path, os.R_OK):

@@ -246,3 +246,24 @@ def test_init_writes_an_example_that_validates_once_inputs_exist(tmp_path: Path)
     assert job.spec.target.kind == "oci"
     again = CliRunner().invoke(cli.app, ["init", str(target)])
     assert again.exit_code == 2
+
+
+def test_demo_inputs_are_made_on_first_use(tmp_path: Path) -> None:
+    data = minimal()
+    data["inputs"] = {"a": "demo/a.mp4", "b": "demo/b.mp4", "demo": True}
+    job = spec.validate(data, base_dir=tmp_path)
+    assert job.input_a.stat().st_size > 0
+    assert (tmp_path / "demo" / "a_alignments.json").is_file()
+    assert (tmp_path / "demo" / "b_alignments.json").is_file()
+    assert "demo" not in job.extravars_spec()["inputs"]
+
+
+def test_demo_inputs_need_the_demo_file_names(tmp_path: Path) -> None:
+    data = minimal()
+    data["inputs"] = {"a": "x/one.mp4", "b": "x/two.mp4", "demo": True}
+    with pytest.raises(SpecError) as info:
+        spec.validate(data, base_dir=tmp_path)
+    assert info.value.problems[0] == (
+        "inputs.demo: the demo clips are written as <folder>/a.mp4 and <folder>/b.mp4; "
+        "set inputs.a and inputs.b so (got 'x/one.mp4' and 'x/two.mp4')"
+    )
