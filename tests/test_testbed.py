@@ -11,12 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.testbed import (
-    BRIDGE,
-    NETNS_PREFIX,
-    Host,
-    ansible_inventory,
-)
+from tests.testbed import Host, Testbed, ansible_inventory
 from tests.testbed.fixtures import SessionTestbed, unavailable
 
 REPO = Path(__file__).resolve().parents[1]
@@ -124,9 +119,52 @@ def test_three_hosts_run_a_play_and_leave_nothing_behind(
         assert testbed.testbed.describe(host.name) is None
     if not testbed.testbed.host_names():
         # The last host took the shared pieces with it.
-        assert BRIDGE not in links
-        assert not [n for n in netns if n.startswith(NETNS_PREFIX)]
+        assert testbed.testbed.bridge not in links
+        assert not [n for n in netns if n.startswith(testbed.testbed.netns_prefix)]
         assert testbed.testbed.status()["proxy"] is None
+
+
+def _proxy_processes(bed: Testbed) -> list[str]:
+    return [p for p in _processes_using(bed.proxy_dir) if "apt-cacher-ng" in p]
+
+
+@pytest.mark.testbed
+def test_down_all_removes_everything_of_its_own_test_bed_only(
+    testbed: SessionTestbed, tmp_path: Path
+) -> None:
+    main = testbed.testbed
+    (bystander,) = testbed.up(1)
+    # A second, separate test bed (own bridge, subnet, names, proxy and state) sharing the cache.
+    other = Testbed(tmp_path / "state", instance=7, cache_dir=main.cache_dir)
+    try:
+        hosts = other.up(["alpha", "beta"])
+        assert [h.address for h in hosts] == ["169.254.84.10", "169.254.84.11"]
+        assert hosts[0].ssh("hostname").stdout.strip() == "alpha"
+        made = [other.describe(h.name) for h in hosts]
+        assert other.bridge in _links()
+        assert _proxy_processes(other)
+        other.down_all()
+    finally:
+        if other.host_names():
+            other.down_all()
+
+    netns, links = _netns(), _links()
+    assert other.bridge not in links
+    assert not [n for n in netns if n.startswith(other.netns_prefix)]
+    assert not [link for link in links if link.startswith(other.veth_prefix)]
+    for state in made:
+        assert state is not None
+        assert not Path(state["rootfs"]).parent.exists()
+    assert _processes_using(other.root / "hosts") == []
+    assert _proxy_processes(other) == []
+    assert not [m for m in _mount_points() if m.startswith(str(other.root))]
+    # The usual test bed and its host were not touched.
+    assert main.bridge in links
+    assert main.describe(bystander.name) is not None
+    assert bystander.ssh("systemctl is-system-running --wait", check=False).stdout.strip() in (
+        "running",
+        "degraded",
+    )
 
 
 @pytest.mark.testbed

@@ -7,6 +7,8 @@ Everything the tool makes carries its own names and lives in its own range:
 network namespaces ``fsoci-tb-<name>``, host-side veths ``fsoci-v<octet>``, the bridge
 ``fsocitb0`` holding 169.254.77.1/24, one apt-cacher-ng bound to that address, and files under
 the state directory (``$FSOCI_TESTBED_DIR``, default ``/var/tmp/faceswap-oci-testbed``).
+Instances 1-9 (``$FSOCI_TESTBED_INSTANCE``) are separate test beds with their own names,
+subnet 169.254.(77+n).0/24 and state directory.
 """
 
 from __future__ import annotations
@@ -95,9 +97,13 @@ BUILD_PREREQUISITES: dict[str, str] = {"debootstrap": "debootstrap"}
 class TestbedError(RuntimeError):
     """Something the test bed tried failed; the message says what and what to do."""
 
+    __test__ = False  # not a pytest test class
+
 
 class TestbedUnsupported(TestbedError):
     """This machine cannot run test hosts (not root, a tool or kernel feature is missing)."""
+
+    __test__ = False  # not a pytest test class
 
 
 @dataclasses.dataclass(frozen=True)
@@ -259,9 +265,33 @@ def machine_mirrors() -> tuple[str, str]:
 class Testbed:
     """Makes, lists and removes test hosts. All mutating calls hold one file lock."""
 
-    def __init__(self, root: Path | None = None) -> None:
-        self.root = root or state_dir()
-        self.cache_dir = self.root / "cache"
+    __test__ = False  # not a pytest test class
+
+    def __init__(
+        self,
+        root: Path | None = None,
+        *,
+        instance: int | None = None,
+        cache_dir: Path | None = None,
+    ) -> None:
+        """*instance* 0 (default, or ``$FSOCI_TESTBED_INSTANCE``) is the machine's usual test bed;
+        1-9 are separate ones with their own bridge, subnet 169.254.(77+n).0/24, names, proxy port
+        and (by default) state directory, e.g. to test ``down --all`` beside running hosts."""
+        if instance is None:
+            instance = int(os.environ.get("FSOCI_TESTBED_INSTANCE", "0") or 0)
+        if not 0 <= instance <= 9:
+            raise TestbedError(f"test-bed instance {instance} is out of range: use 0-9")
+        self.instance = instance
+        self.subnet = ipaddress.IPv4Network(f"169.254.{77 + instance}.0/24")
+        self.bridge = f"fsocitb{instance}"
+        self.bridge_address = str(self.subnet.network_address + 1)
+        self.netns_prefix = NETNS_PREFIX if instance == 0 else f"fsoci-tb{instance}-"
+        self.veth_prefix = VETH_PREFIX if instance == 0 else f"fsoci{instance}v"
+        self.proxy_port = PROXY_PORT + instance
+        if root is None:
+            root = state_dir() if instance == 0 else Path(f"{state_dir()}-{instance}")
+        self.root = root
+        self.cache_dir = cache_dir or self.root / "cache"
         self.hosts_dir = self.root / "hosts"
         self.proxy_dir = self.root / "apt-cacher-ng"
         self.key_path = self.root / "ssh" / "id_ed25519"
@@ -473,15 +503,24 @@ class Testbed:
 
     # ---------------------------------------------------------------- shared network
     def _bridge_exists(self) -> bool:
-        return _run(["ip", "link", "show", "dev", BRIDGE], check=False).returncode == 0
+        return _run(["ip", "link", "show", "dev", self.bridge], check=False).returncode == 0
 
     def _ensure_bridge(self) -> None:
         if not self._bridge_exists():
-            _run(["ip", "link", "add", BRIDGE, "type", "bridge"])
-        addrs = _run(["ip", "-4", "-o", "addr", "show", "dev", BRIDGE]).stdout
-        if f"{BRIDGE_ADDRESS}/" not in addrs:
-            _run(["ip", "addr", "add", f"{BRIDGE_ADDRESS}/{SUBNET.prefixlen}", "dev", BRIDGE])
-        _run(["ip", "link", "set", BRIDGE, "up"])
+            _run(["ip", "link", "add", self.bridge, "type", "bridge"])
+        addrs = _run(["ip", "-4", "-o", "addr", "show", "dev", self.bridge]).stdout
+        if f"{self.bridge_address}/" not in addrs:
+            _run(
+                [
+                    "ip",
+                    "addr",
+                    "add",
+                    f"{self.bridge_address}/{self.subnet.prefixlen}",
+                    "dev",
+                    self.bridge,
+                ]
+            )
+        _run(["ip", "link", "set", self.bridge, "up"])
 
     def _proxy_pid(self) -> int | None:
         try:
@@ -497,9 +536,9 @@ class Testbed:
         if self._proxy_pid() is not None:
             return
         with contextlib.suppress(OSError):
-            socket.create_connection((BRIDGE_ADDRESS, PROXY_PORT), timeout=0.5).close()
+            socket.create_connection((self.bridge_address, self.proxy_port), timeout=0.5).close()
             raise TestbedError(
-                f"something else already listens on {BRIDGE_ADDRESS}:{PROXY_PORT}; "
+                f"something else already listens on {self.bridge_address}:{self.proxy_port}; "
                 "find it with `ss -ltnp` and stop it"
             )
         conf = self.proxy_dir / "conf"
@@ -512,9 +551,9 @@ class Testbed:
             f"CacheDir: {self.proxy_dir / 'cache'}",
             f"LogDir: {self.proxy_dir / 'log'}",
             "SupportDir: /usr/lib/apt-cacher-ng",
-            f"Port: {PROXY_PORT}",
+            f"Port: {self.proxy_port}",
             f"SocketPath: {self.proxy_dir / 'socket'}",
-            f"BindAddress: {BRIDGE_ADDRESS}",
+            f"BindAddress: {self.bridge_address}",
             "ForeGround: 1",
             "Remap-debrep: file:deb_mirror*.gz /debian ; file:backends_debian",
             "Remap-secdeb: security.debian.org security.debian.org/debian-security "
@@ -545,10 +584,14 @@ class Testbed:
                     f"apt-cacher-ng exited {proc.returncode}; see {self.proxy_dir / 'log'}"
                 )
             with contextlib.suppress(OSError):
-                socket.create_connection((BRIDGE_ADDRESS, PROXY_PORT), timeout=0.5).close()
+                socket.create_connection(
+                    (self.bridge_address, self.proxy_port), timeout=0.5
+                ).close()
                 return
             time.sleep(0.1)
-        raise TestbedError(f"apt-cacher-ng did not listen on {BRIDGE_ADDRESS}:{PROXY_PORT}")
+        raise TestbedError(
+            f"apt-cacher-ng did not listen on {self.bridge_address}:{self.proxy_port}"
+        )
 
     def _teardown_shared(self) -> None:
         pid = self._proxy_pid()
@@ -557,7 +600,7 @@ class Testbed:
         with contextlib.suppress(OSError):
             (self.proxy_dir / "pid").unlink()
         if self._bridge_exists():
-            _run(["ip", "link", "del", BRIDGE], check=False)
+            _run(["ip", "link", "del", self.bridge], check=False)
         self._prune_templates()
 
     # ---------------------------------------------------------------- up
@@ -681,7 +724,7 @@ class Testbed:
         for octet in range(FIRST_OCTET, LAST_OCTET + 1):
             if octet not in used:
                 return octet
-        raise TestbedError(f"no free address left in {SUBNET} (hosts: {len(used)})")
+        raise TestbedError(f"no free address left in {self.subnet} (hosts: {len(used)})")
 
     def _reap_orphans(self) -> None:
         for name in self.host_names():
@@ -699,9 +742,9 @@ class Testbed:
             {
                 "name": name,
                 "octet": octet,
-                "address": str(SUBNET.network_address + octet),
-                "netns": NETNS_PREFIX + name,
-                "veth": f"{VETH_PREFIX}{octet}",
+                "address": str(self.subnet.network_address + octet),
+                "netns": self.netns_prefix + name,
+                "veth": f"{self.veth_prefix}{octet}",
                 "rootfs": str(host_dir / "rootfs"),
                 "upper": str(host_dir / "upper"),
                 "pid": None,
@@ -762,7 +805,7 @@ class Testbed:
                 str(upper / "etc" / "ssh" / "ssh_host_ed25519_key"),
             ]
         )
-        proxy = f"http://{BRIDGE_ADDRESS}:{PROXY_PORT}"
+        proxy = f"http://{self.bridge_address}:{self.proxy_port}"
         put(
             "etc/apt/apt.conf.d/01testbed-proxy",
             f'Acquire::http::Proxy "{proxy}";\nAcquire::https::Proxy "{proxy}";\n'
@@ -782,15 +825,16 @@ class Testbed:
         if bundle.exists():
             put("etc/ssl/certs/ca-certificates.crt", bundle.read_text())
 
-    @staticmethod
-    def _make_network(netns: str, veth: str, address: str) -> None:
+    def _make_network(self, netns: str, veth: str, address: str) -> None:
         # A removed host's MAC may still sit in the bridge's neighbour table for its address.
-        _run(["ip", "neigh", "flush", "to", address, "dev", BRIDGE], check=False)
+        _run(["ip", "neigh", "flush", "to", address, "dev", self.bridge], check=False)
         _run(["ip", "netns", "add", netns])
         _run(["ip", "link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", netns])
-        _run(["ip", "link", "set", veth, "master", BRIDGE, "up"])
+        _run(["ip", "link", "set", veth, "master", self.bridge, "up"])
         _run(["ip", "-n", netns, "link", "set", "lo", "up"])
-        _run(["ip", "-n", netns, "addr", "add", f"{address}/{SUBNET.prefixlen}", "dev", "eth0"])
+        _run(
+            ["ip", "-n", netns, "addr", "add", f"{address}/{self.subnet.prefixlen}", "dev", "eth0"]
+        )
         _run(["ip", "-n", netns, "link", "set", "eth0", "up"])
         # Deliberately no default route: nothing may leave the machine from a test host.
 
@@ -879,20 +923,19 @@ class Testbed:
                 self._down_locked(name)
             # Leftovers of crashed runs, found by this tool's own name prefixes.
             for netns in _run(["ip", "netns", "list"]).stdout.split():
-                if netns.startswith(NETNS_PREFIX):
+                if netns.startswith(self.netns_prefix):
                     self._kill_netns_processes(netns)
                     _run(["ip", "netns", "del", netns], check=False)
             for link in self._own_veths():
                 _run(["ip", "link", "del", link], check=False)
             self._teardown_shared()
 
-    @staticmethod
-    def _own_veths() -> list[str]:
+    def _own_veths(self) -> list[str]:
         out = _run(["ip", "-o", "link", "show"]).stdout
         names = []
         for line in out.splitlines():
             ifname = line.split(":", 2)[1].strip().split("@", 1)[0]
-            if re.fullmatch(re.escape(VETH_PREFIX) + r"\d{1,3}", ifname):
+            if re.fullmatch(re.escape(self.veth_prefix) + r"\d{1,3}", ifname):
                 names.append(ifname)
         return names
 
@@ -910,12 +953,12 @@ class Testbed:
         rootfs = Path(data.get("rootfs", host_dir / "rootfs"))
         if isinstance(pid, int):
             _stop_pid(pid, str(rootfs))
-        netns = data.get("netns", NETNS_PREFIX + name)
+        netns = data.get("netns", self.netns_prefix + name)
         if netns in _run(["ip", "netns", "list"]).stdout.split():
             self._kill_netns_processes(netns)
             _run(["ip", "netns", "del", netns], check=False)
         if data.get("address") and self._bridge_exists():
-            _run(["ip", "neigh", "flush", "to", data["address"], "dev", BRIDGE], check=False)
+            _run(["ip", "neigh", "flush", "to", data["address"], "dev", self.bridge], check=False)
         veth = data.get("veth")
         if veth and _run(["ip", "link", "show", "dev", veth], check=False).returncode == 0:
             _run(["ip", "link", "del", veth], check=False)
@@ -944,8 +987,10 @@ class Testbed:
         return {
             "state_dir": str(self.root),
             "rootfs": str(tarball) if tarball.exists() else None,
-            "bridge": BRIDGE if self._bridge_exists() else None,
-            "proxy": f"http://{BRIDGE_ADDRESS}:{PROXY_PORT}" if self._proxy_pid() else None,
+            "bridge": self.bridge if self._bridge_exists() else None,
+            "proxy": f"http://{self.bridge_address}:{self.proxy_port}"
+            if self._proxy_pid()
+            else None,
             "hosts": hosts,
         }
 
