@@ -10,8 +10,9 @@ Installed by the ``faceswap_train`` role into ``<job>/config/`` and driven by on
     iterations from ``<model>_state.json`` (``-i`` counts per session, the state file holds the
     cumulative count), runs ``faceswap.py train`` with stdin from /dev/null and stdout/stderr
     appended to ``logs/train.out``, and records the exit status in ``logs/train.exit.json``.
-    SIGINT (from ``systemctl stop`` with ``KillSignal=SIGINT`` or from ``poll``) reaches every
-    process of the group, as a terminal Ctrl-C would; Faceswap then saves and exits 0.
+    SIGINT or SIGTERM to the supervisor (``systemctl stop`` with ``KillSignal=SIGINT`` and
+    ``KillMode=mixed``, or ``poll``) is forwarded once as SIGINT to Faceswap's main process
+    only, as Faceswap's GUI does; Faceswap then saves and exits 0.
 ``start CONFIG``
     Detach ``run`` into its own session (used where no systemd is available) and return.
 ``status CONFIG``
@@ -19,9 +20,9 @@ Installed by the ``faceswap_train`` role into ``<job>/config/`` and driven by on
 ``poll CONFIG``
     One JSON line ``{"fsoci_progress": {...}}`` with iteration, losses, it/s and a state:
     ``starting``, ``running``, ``stopping``, ``finished``, ``stopped`` or ``failed``. Decides the
-    stop criteria (iterations, wall-clock hours since the job's first start, loss plateau) and
-    sends ONE SIGINT to the process group when one is met; copies the preview image into the
-    job's logs.
+    stop criteria (wall-clock hours since the job's first start, loss plateau; the iteration
+    target is Faceswap's own ``-i``) and sends ONE SIGINT to the supervisor when one is met;
+    copies the preview image into the job's logs.
 """
 
 from __future__ import annotations
@@ -58,6 +59,7 @@ class Job:
         self.exitfile = self.logs / "train.exit.json"
         self.stopfile = self.logs / "train.stop.json"
         self.startfile = self.logs / "train.started.json"
+        self.sessionfile = self.logs / "train.session.json"
         self.donefile = self.model_dir / ".fsoci_train_done"
         self.preview_src = Path(self.cfg["faceswap_dir"]) / "training_preview.png"
         self.preview_dst = self.logs / "preview.png"
@@ -139,33 +141,45 @@ def cmd_run(job: Job) -> int:
     job.pidfile.write_text(f"{os.getpid()}\n", encoding="utf-8")
     for stale in (job.exitfile, job.stopfile):
         stale.unlink(missing_ok=True)
+    now = time.time()
     if not job.startfile.exists():
-        _write_json(job.startfile, {"started": time.time()})
+        _write_json(job.startfile, {"started": now})
+    _write_json(job.sessionfile, {"started": now, "pid": os.getpid()})
     if job.cfg.get("ini_src"):
         shutil.copyfile(job.cfg["ini_src"], job.cfg["ini_work"])
     env = dict(os.environ)
     env.update({k: str(v) for k, v in job.cfg.get("env", {}).items()})
-    stop_requested = []
-
-    def _on_sigint(signum: int, frame: object) -> None:
-        del signum, frame
-        stop_requested.append(time.time())
-
-    signal.signal(signal.SIGINT, _on_sigint)
-    signal.signal(signal.SIGTERM, _on_sigint)
     cmd = build_command(job)
+    child: list[subprocess.Popen[bytes]] = []
+    forwarded: list[float] = []
+
+    def _on_stop(signum: int, frame: object) -> None:
+        # Like Faceswap's GUI: one SIGINT to Faceswap's main process only. Its data-loader
+        # workers must not get it (they die and training crashes instead of saving), and a
+        # second SIGINT would make Faceswap quit without saving.
+        del signum, frame
+        if child and not forwarded:
+            forwarded.append(time.time())
+            with contextlib.suppress(ProcessLookupError):
+                child[0].send_signal(signal.SIGINT)
+
+    signal.signal(signal.SIGINT, _on_stop)
+    signal.signal(signal.SIGTERM, _on_stop)
     with open(job.out, "ab") as out, open(os.devnull, "rb") as devnull:
         out.write(f"\n[fsoci] {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(cmd)}\n".encode())
         out.flush()
-        proc = subprocess.Popen(
-            cmd, stdin=devnull, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=job.job_dir
+        child.append(
+            subprocess.Popen(
+                cmd,
+                stdin=devnull,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=env,
+                cwd=job.job_dir,
+                start_new_session=True,
+            )
         )
-        while True:
-            try:
-                rc = proc.wait()
-                break
-            except InterruptedError:
-                continue
+        rc = child[0].wait()
     _write_json(job.exitfile, {"rc": rc, "ended": time.time(), "iterations": job.iterations()})
     job.pidfile.unlink(missing_ok=True)
     return rc
@@ -239,6 +253,7 @@ def plateau_reached(averages: list[float], saves: int) -> bool:
 
 
 def _copy_preview(job: Job) -> None:
+    """Copy Faceswap's preview (one file per Faceswap checkout) once this session wrote it."""
     try:
         src = job.preview_src.stat()
     except OSError:
@@ -247,7 +262,8 @@ def _copy_preview(job: Job) -> None:
         dst_mtime = job.preview_dst.stat().st_mtime
     except OSError:
         dst_mtime = 0.0
-    if src.st_mtime > dst_mtime:
+    session = float((_read_json(job.sessionfile) or {}).get("started", time.time()))
+    if src.st_mtime > max(dst_mtime, session):
         tmp = job.preview_dst.with_suffix(".png.tmp")
         shutil.copyfile(job.preview_src, tmp)
         os.replace(tmp, job.preview_dst)
@@ -258,7 +274,7 @@ def _request_stop(job: Job, pid: int, reason: str) -> None:
         return  # one SIGINT only: a second one makes Faceswap quit without saving
     _write_json(job.stopfile, {"reason": reason, "requested": time.time()})
     with contextlib.suppress(ProcessLookupError):
-        os.killpg(os.getpgid(pid), signal.SIGINT)
+        os.kill(pid, signal.SIGINT)  # the supervisor forwards it to Faceswap's main process
 
 
 def cmd_poll(job: Job) -> int:
