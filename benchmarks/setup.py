@@ -86,6 +86,7 @@ def main() -> int:
             if fresh.rc != 0:
                 print(fresh.output[-3000:])
                 return 1
+            slowest = sorted(fresh.durations.items(), key=lambda kv: -kv[1])[:6]
             reruns: list[float] = []
             changed: list[int] = []
             for i in range(args.reruns):
@@ -116,6 +117,7 @@ def main() -> int:
                 "venv_bytes": sizes.get("venv"),
                 "faceswap_tree_bytes": sizes.get("faceswap"),
                 "host_wheels_bytes": sizes.get("wheels"),
+                "fresh_slowest_tasks_s": {task: round(s, 1) for task, s in slowest},
             }
         )
     finally:
@@ -124,6 +126,8 @@ def main() -> int:
     print(f"host boot                {boot_s:6.1f} s")
     print(f"host_prepare (apt)       {prepare_s:6.1f} s")
     print(f"faceswap role, fresh     {fresh_s:6.1f} s  (CPU backend from the local caches)")
+    for task, seconds in slowest:
+        print(f"  {seconds:6.1f} s  {task}")
     print(f"faceswap role, re-run    {figures['role_rerun_median_s']} s median of {reruns}")
     print(f"  changed per re-run     {changed}")
     print(f"bytes shipped            {_gib(shipped)} (wheel set + source archive)")

@@ -24,6 +24,7 @@ class PlaybookResult:
     output: str
     changed: dict[str, int]
     failures: list[str]
+    durations: dict[str, float]
 
 
 def run_playbook(
@@ -60,9 +61,15 @@ def run_playbook(
         for event in runner.events
         if event.get("event") == "runner_on_failed" and not event["event_data"].get("ignore_errors")
     ]
+    durations: dict[str, float] = {}
+    for event in runner.events:
+        data = event.get("event_data", {})
+        if event.get("event", "").startswith("runner_on_") and data.get("duration"):
+            task = str(data.get("task", ""))
+            durations[task] = durations.get(task, 0.0) + float(data["duration"])
     stats = runner.stats or {}
     output = runner.stdout.read() if runner.stdout else ""
-    return PlaybookResult(runner.rc, output, dict(stats.get("changed", {})), failures)
+    return PlaybookResult(runner.rc, output, dict(stats.get("changed", {})), failures, durations)
 
 
 PREPARE_PLAY = """
