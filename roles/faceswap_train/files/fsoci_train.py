@@ -277,33 +277,52 @@ def _request_stop(job: Job, pid: int, reason: str) -> None:
         os.kill(pid, signal.SIGINT)  # the supervisor forwards it to Faceswap's main process
 
 
+def criterion_met(job: Job, state_iters: int) -> str | None:
+    """The stop criterion the job's training has met, if any (iterations, hours, plateau)."""
+    cfg = job.cfg
+    target = int(cfg.get("iterations") or 0)
+    hours = float(cfg.get("hours") or 0)
+    plateau = int(cfg.get("plateau_saves") or 0)
+    started = (_read_json(job.startfile) or {}).get("started")
+    if target > 0 and state_iters >= target:
+        return "iterations"
+    if hours > 0 and started is not None and time.time() - float(started) >= hours * 3600:
+        return "hours"
+    if plateau > 0 and plateau_reached(_saves(_tail(job.out)), plateau):
+        return "plateau"
+    return None
+
+
 def cmd_poll(job: Job) -> int:
     cfg = job.cfg
     text = _tail(job.out)
     info = _progress(text)
     state_iters = job.iterations()
     target = int(cfg.get("iterations") or 0)
-    hours = float(cfg.get("hours") or 0)
-    plateau = int(cfg.get("plateau_saves") or 0)
+    criteria = {k: cfg.get(k) for k in ("iterations", "hours", "plateau_saves")}
     pid = job.alive_pid()
-    started = (_read_json(job.startfile) or {}).get("started")
     stop = _read_json(job.stopfile)
     reason = stop.get("reason") if stop else None
     if info["iteration"] is None:
         info["iteration"] = state_iters
     if cfg.get("preview"):
         _copy_preview(job)
-    if job.donefile.exists():
+    done = _read_json(job.donefile)
+    if done is not None and done.get("criteria") != criteria:
+        # The spec's stop criteria changed since the training ended: judge again (more
+        # iterations or hours resume the training from the saved model).
+        job.donefile.unlink(missing_ok=True)
+        done = None
+    if done is not None:
         state = "finished"
-        reason = (_read_json(job.donefile) or {}).get("reason", reason)
+        reason = done.get("reason", reason)
     elif pid is not None:
-        # The iteration target needs no signal: `run` passed the remainder as `-i`, and a
-        # SIGINT during Faceswap's own final save would cut that save short.
         if reason is None:
-            if hours > 0 and started is not None and time.time() - started >= hours * 3600:
-                reason = "hours"
-            elif plateau > 0 and plateau_reached(_saves(_tail(job.out)), plateau):
-                reason = "plateau"
+            reason = criterion_met(job, state_iters)
+            # The iteration target needs no signal: `run` passed the remainder as `-i`, and a
+            # SIGINT during Faceswap's own final save would cut that save short.
+            if reason == "iterations":
+                reason = None
             if reason is not None:
                 _request_stop(job, pid, reason)
         if reason is not None:
@@ -312,19 +331,16 @@ def cmd_poll(job: Job) -> int:
             state = "running" if LOSS_RE.search(text) else "starting"
     else:
         exit_info = _read_json(job.exitfile)
-        if exit_info is None:
-            state = "stopped"
-        elif int(exit_info.get("rc", 1)) != 0:
+        reason = criterion_met(job, state_iters)
+        if exit_info is not None and int(exit_info.get("rc", 1)) != 0:
             state = "failed"
-        elif reason is None and target > 0 and state_iters >= target:
-            reason = "iterations"
-            state = "finished"
         elif reason is not None:
             state = "finished"
+            _write_json(
+                job.donefile, {"reason": reason, "iterations": state_iters, "criteria": criteria}
+            )
         else:
             state = "stopped"
-        if state == "finished":
-            _write_json(job.donefile, {"reason": reason, "iterations": state_iters})
     info["iteration"] = max(int(info["iteration"] or 0), state_iters)
     progress = {"phase": "train", **info, "state": state, "target": target or None}
     progress["model_iterations"] = state_iters
