@@ -35,6 +35,7 @@ def _network(
 
 def test_signed_requests_are_accepted_and_bodies_are_sdk_models(ociapi: OciApi) -> None:
     vn, _, _ = _clients(ociapi)
+    ociapi.state.faults.network_provision_s = 0.3
     resp = vn.create_vcn(
         M.CreateVcnDetails(
             compartment_id=ociapi.cfg.compartment,
