@@ -200,6 +200,14 @@ def test_ladder_exhausted_fails_clearly_and_leaves_no_instance(
     assert run.rc != 0
     assert "no capacity for any shape in any availability domain" in run.stdout
     assert "VM.GPU3.1 in Uocm:EU-FRANKFURT-1-AD-2: out_of_host_capacity" in run.stdout
+    failed = run.event("oci_attempts")
+    assert failed["failed"] is True
+    assert [(a["shape"], a["result"]) for a in failed["attempts"]] == [
+        ("VM.GPU.A10.1", "out_of_host_capacity"),
+        ("VM.GPU.A10.1", "out_of_host_capacity"),
+        ("VM.GPU3.1", "out_of_host_capacity"),
+        ("VM.GPU3.1", "out_of_host_capacity"),
+    ]
     assert not [r for r in api.state.live_tagged("demo") if r["kind"] == "instance"]
     assert teardown(api, tmp_path).rc == 0
     assert api.state.live_tagged() == []
