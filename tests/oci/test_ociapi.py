@@ -188,3 +188,47 @@ def test_preemption_terminates_preemptible_instance(ociapi: OciApi) -> None:
     assert compute.get_instance(inst.id).data.lifecycle_state == "RUNNING"
     ociapi.state.preempt(inst.id)
     assert compute.get_instance(inst.id).data.lifecycle_state in ("TERMINATING", "TERMINATED")
+
+
+def test_spontaneous_preemption_after_a_while(ociapi: OciApi) -> None:
+    now = [1000.0]
+    ociapi.state.clock = lambda: now[0]
+    ociapi.state.faults.preempt_after_s = 60.0
+    ociapi.state.faults.provision_s = 5.0
+    ociapi.state.faults.terminate_s = 5.0
+    vn, compute, _ = _clients(ociapi)
+    _, subnet = _network(ociapi, vn)
+    image = compute.list_images(ociapi.cfg.compartment).data[0]
+    common = {
+        "compartment_id": ociapi.cfg.compartment,
+        "availability_domain": ociapi.state.availability_domains[0],
+        "shape": "VM.GPU.A10.1",
+        "image_id": image.id,
+        "subnet_id": subnet.id,
+    }
+    spot = compute.launch_instance(
+        M.LaunchInstanceDetails(
+            **common,
+            preemptible_instance_config=M.PreemptibleInstanceConfigDetails(
+                preemption_action=M.TerminatePreemptionAction(preserve_boot_volume=False)
+            ),
+        )
+    ).data
+    steady = compute.launch_instance(M.LaunchInstanceDetails(**common)).data
+    states = []
+    for t in (1002.0, 1010.0, 1062.0, 1070.0):
+        now[0] = t
+        states.append(
+            (
+                compute.get_instance(spot.id).data.lifecycle_state,
+                compute.get_instance(steady.id).data.lifecycle_state,
+            )
+        )
+    assert states == [
+        ("PROVISIONING", "PROVISIONING"),
+        ("RUNNING", "RUNNING"),
+        ("TERMINATING", "RUNNING"),
+        ("TERMINATED", "RUNNING"),
+    ]
+    att = compute.list_vnic_attachments(ociapi.cfg.compartment, instance_id=spot.id).data[0]
+    assert att.lifecycle_state == "DETACHED"
