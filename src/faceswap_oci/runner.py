@@ -323,10 +323,10 @@ class Runner:
         try:
             with _sigint_cancels(self._cancel):
                 for phase in todo:
-                    if phase == "teardown":
-                        continue
+                    if phase == "teardown" and only != "teardown":
+                        continue  # runs in `finally`, as the teardown policy says
                     ran.append(phase)
-                    changed += self.run_phase(phase)
+                    changed += self.run_phase(phase, cancellable=phase != "teardown")
         except Interrupted as exc:
             status, error = "canceled", str(exc)
         except PhaseFailed as exc:

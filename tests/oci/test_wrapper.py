@@ -106,11 +106,6 @@ def test_run_provision_reports_attempts_and_second_run_creates_nothing(
     assert ociapi.state.live_tagged() == []
 
 
-@pytest.mark.xfail(
-    reason="faceswap_oci.api.down calls Runner.run(only='teardown', teardown=False), whose phase "
-    "loop skips 'teardown', so `faceswap-oci down` removes nothing (src/faceswap_oci/runner.py)",
-    strict=False,
-)
 def test_cli_down_with_the_state_dir_gone_removes_everything(
     ociapi: OciApi, testbed_host: Any, tmp_path: Path
 ) -> None:
