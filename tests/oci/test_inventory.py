@@ -61,6 +61,8 @@ def inventory(api: OciApi, tmp_path: Path, **options: Any) -> dict[str, Any]:
         "keyed_groups": [{"key": "oci_shape", "prefix": "shape", "separator": "_"}],
     }
     config.update(options)
+    config.update(config_file=str(api.cfg.config_file), compartment_id=api.cfg.compartment)
+    config.update(service_endpoint=api.url, region=api.cfg.region)
     source.write_text(yaml.safe_dump(config))
     env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1")
     proc = subprocess.run(
@@ -125,3 +127,18 @@ def test_cache_answers_without_api_calls(ociapi: OciApi, tmp_path: Path) -> None
     second = inventory(ociapi, tmp_path, **cache)
     assert sum(ociapi.state.calls.values()) == calls
     assert second["_meta"]["hostvars"] == first["_meta"]["hostvars"]
+
+
+def test_the_example_inventory_works(ociapi: OciApi, tmp_path: Path) -> None:
+    launch(ociapi, "demo", public_ip="192.0.2.20")
+    example = yaml.safe_load((ROOT / "inventory" / "oci.example.yml").read_text())
+    example.update(cache_connection=str(tmp_path / "cache"), cache=False)
+    inv = inventory(ociapi, tmp_path, **{k: v for k, v in example.items() if k != "plugin"})
+    assert inv["fsoci_target"]["hosts"] == ["target"]
+    hostvars = inv["_meta"]["hostvars"]["target"]
+    assert (hostvars["ansible_host"], hostvars["ansible_user"]) == ("192.0.2.20", "opc")
+    assert (
+        hostvars["ansible_ssh_private_key_file"]
+        == "~/.local/state/faceswap-oci/jobs/demo/id_ed25519"
+    )
+    assert inv["shape_VM_GPU_A10_1"]["hosts"] == ["target"]
