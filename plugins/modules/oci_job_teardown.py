@@ -100,7 +100,7 @@ def main() -> None:
     import oci
 
     p = module.params
-    ctx = ErrorContext("oci_job_teardown", "job", p.get("region"), p["compartment_id"])
+    ctx = ErrorContext("oci_job_teardown", "compartment_id", p.get("region"), p["compartment_id"])
     try:
         _, compute, vn = clients_from_params(
             p, oci.core.ComputeClient, oci.core.VirtualNetworkClient

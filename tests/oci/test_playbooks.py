@@ -334,3 +334,18 @@ def test_wrong_key_fails_readably_and_config_problems_stop_before_any_call(
         "[NOPE]: profile not found; fix: use one of ['DEFAULT'] as target.oci.profile" in run.stdout
     )
     assert sum(api.state.calls.values()) + api.state.auth_failures == calls
+
+
+def test_unknown_compartment_fails_with_404_and_a_next_step(api: OciApi, tmp_path: Path) -> None:
+    unknown = "ocid1.compartment.oc1..aaaaaaaaunknowncompartment"
+    run = run_playbook(
+        "playbooks/teardown.yml",
+        job_vars(api, "demo", tmp_path, compartment=unknown),
+        tmp_path / "r",
+    )
+    assert run.rc != 0
+    assert (
+        f"oci_job_teardown failed (option compartment_id, OCID {unknown}, region eu-frankfurt-1" in run.stdout
+    )
+    assert "404 NotAuthorizedOrNotFound" in run.stdout
+    assert "Next: check the OCID, that it is in this region" in run.stdout
