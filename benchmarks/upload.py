@@ -1,0 +1,205 @@
+"""The upload phase vs plain rsync of the same 1 GiB file over the same SSH link, and resume.
+
+Boots (or reuses) a test-bed host, prepares it (host_prepare: the faceswap user and the job
+folders), then, interleaved for --rounds rounds, times a plain `rsync` of a random file to the
+host and the `upload` phase playbook (rsync run by the role, sha256 verified on both sides) to
+a fresh job. Prints both median throughputs and their ratio (goal >= 0.9). Then interrupts an
+upload half-way (the controller is killed), runs the phase again and prints how many bytes the
+resume sent beyond the missing part (goal < 10 % of the file).
+
+  sudo .venv/bin/python benchmarks/upload.py --size-mib 1024
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shlex
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "src")]
+
+from tests.testbed.core import Host, Testbed, TestbedError  # noqa: E402
+
+HOST_ROOT = "/opt/faceswap-oci"
+BYTES_RE = re.compile(r"bytes_sent: (\d+)")
+
+
+def playbook(inventory: Path, play: str, extra: dict[str, Any], work: Path) -> list[str]:
+    vars_file = work / f"vars-{time.monotonic_ns()}.yml"
+    vars_file.write_text(yaml.safe_dump(extra))
+    return [
+        str(Path(sys.executable).parent / "ansible-playbook"),
+        "-i",
+        str(inventory),
+        play,
+        "-e",
+        f"@{vars_file}",
+    ]
+
+
+def env() -> dict[str, str]:
+    return dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1")
+
+
+def job_vars(name: str, big: Path, small: Path) -> dict[str, Any]:
+    return {
+        "fsoci": {"name": name, "inputs": {"a": str(big), "b": str(small)}},
+        "fsoci_host_root": HOST_ROOT,
+        "fsoci_user": "faceswap",
+        "fsoci_become": True,
+        "fsoci_job_dir": f"{HOST_ROOT}/jobs/{name}",
+    }
+
+
+def prepare(host: Host, inventory: Path, work: Path) -> None:
+    play = work / "prepare.yml"
+    play.write_text(
+        yaml.safe_dump(
+            [
+                {
+                    "name": "Prepare the host",
+                    "hosts": "fsoci_target",
+                    "gather_facts": True,
+                    "roles": [
+                        {
+                            "role": "faceswap_oci.core.host_prepare",
+                            "vars": {"host_prepare_root": HOST_ROOT},
+                        }
+                    ],
+                }
+            ]
+        )
+    )
+    proc = subprocess.run(
+        playbook(inventory, str(play), {}, work),
+        cwd=ROOT,
+        env=env(),
+        capture_output=True,
+        text=True,
+    )
+    if proc.returncode != 0:
+        raise SystemExit(f"host_prepare failed:\n{proc.stdout[-3000:]}")
+
+
+def plain_rsync(host: Host, big: Path, dest: str) -> float:
+    host.ssh(f"rm -rf {dest} && mkdir -p {dest}")
+    ssh = " ".join(shlex.quote(a) for a in host.ssh_command()[:-1])
+    start = time.monotonic()
+    subprocess.run(
+        [
+            "rsync",
+            "--partial",
+            "--times",
+            "-e",
+            ssh,
+            str(big),
+            f"{host.user}@{host.address}:{dest}/",
+        ],
+        check=True,
+    )
+    return time.monotonic() - start
+
+
+def upload_phase(inventory: Path, work: Path, extra: dict[str, Any]) -> tuple[float, str]:
+    start = time.monotonic()
+    proc = subprocess.run(
+        playbook(inventory, str(ROOT / "playbooks" / "upload.yml"), extra, work),
+        cwd=ROOT,
+        env=env(),
+        capture_output=True,
+        text=True,
+    )
+    took = time.monotonic() - start
+    if proc.returncode != 0:
+        raise SystemExit(f"upload phase failed:\n{proc.stdout[-3000:]}")
+    return took, proc.stdout
+
+
+def partial_size(host: Host, dest: str) -> int:
+    out = host.ssh(f"find {dest} -name '*big.bin*' -printf '%s\\n' 2>/dev/null", check=False)
+    sizes = [int(s) for s in out.stdout.split()]
+    return max(sizes, default=0)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--size-mib", type=int, default=1024)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--host", default="bench-upload", help="test-bed host name")
+    args = parser.parse_args()
+    try:
+        host = Testbed().up([args.host])[0]
+    except TestbedError as exc:
+        print(f"skipped: test bed unavailable: {exc}")
+        return 0
+    size = args.size_mib * 1024 * 1024
+    with tempfile.TemporaryDirectory(prefix="fsoci-upload-") as tmp:
+        work = Path(tmp)
+        inventory = work / "inventory.yml"
+        inventory.write_text(yaml.safe_dump(host.ansible_inventory("fsoci_target")))
+        prepare(host, inventory, work)
+        big, small = work / "big.bin", work / "small.bin"
+        with open(big, "wb") as handle:
+            for _ in range(args.size_mib):
+                handle.write(os.urandom(1024 * 1024))
+        small.write_bytes(b"b" * 1024)
+        plain: list[float] = []
+        phase: list[float] = []
+        for n in range(args.rounds):
+            plain.append(size / plain_rsync(host, big, "/tmp/plain-rsync") / 1e6)
+            name = f"bench-up-{n}"
+            host.ssh(f"rm -rf {HOST_ROOT}/jobs/{name}")
+            took, _ = upload_phase(inventory, work, job_vars(name, big, small))
+            phase.append(size / took / 1e6)
+            print(
+                f"round {n + 1}: plain rsync {plain[-1]:.1f} MB/s, "
+                f"upload phase {phase[-1]:.1f} MB/s"
+            )
+        m_plain, m_phase = statistics.median(plain), statistics.median(phase)
+        print(f"median MB/s: plain rsync {m_plain:.1f}, upload phase {m_phase:.1f}")
+        print(f"ratio (upload phase / plain rsync): {m_phase / m_plain:.3f}   goal >= 0.9")
+
+        name = "bench-up-resume"
+        dest = f"{HOST_ROOT}/jobs/{name}/inputs/a"
+        host.ssh(f"rm -rf {HOST_ROOT}/jobs/{name}")
+        extra = job_vars(name, big, small)
+        proc = subprocess.Popen(
+            playbook(inventory, str(ROOT / "playbooks" / "upload.yml"), extra, work),
+            cwd=ROOT,
+            env=env(),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        while partial_size(host, dest) < size // 2 and proc.poll() is None:
+            time.sleep(0.2)
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        time.sleep(2)
+        kept = partial_size(host, dest)
+        _, output = upload_phase(inventory, work, extra)
+        sent = sum(int(b) for b in BYTES_RE.findall(output)) - len(small.read_bytes())
+        resent = max(0, sent - (size - kept))
+        print(
+            f"interrupted at {kept / size:.0%}: partial kept {kept} bytes; "
+            f"resume sent {sent} bytes, "
+            f"{resent} beyond the missing part = {resent / size:.1%} of the file   goal < 10 %"
+        )
+        host.ssh(f"rm -rf {HOST_ROOT}/jobs/bench-up-* /tmp/plain-rsync", check=False)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
