@@ -205,6 +205,8 @@ class Runner:
                     "ansible_port": int(found.get("port", 22)),
                     "ansible_ssh_private_key_file": found["key"],
                     "ansible_become": True,
+                    "fsoci_gpu_model": found.get("gpu_model"),
+                    "fsoci_shape": found.get("shape"),
                 }
         return {
             "all": {
