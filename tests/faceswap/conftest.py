@@ -54,7 +54,7 @@ RoleRunner = Callable[..., PlaybookResult]
 def run_role(tmp_path: Path) -> RoleRunner:
     """Run the faceswap role with the given role variables on an inventory."""
 
-    def run(inventory: dict[str, Any], **role_vars: Any) -> PlaybookResult:
-        return run_playbook(ROLE_PLAY, inventory, tmp_path / "run", role_vars)
+    def run(inventory: dict[str, Any], check: bool = False, **role_vars: Any) -> PlaybookResult:
+        return run_playbook(ROLE_PLAY, inventory, tmp_path / "run", role_vars, check=check)
 
     return run

@@ -33,6 +33,7 @@ def run_playbook(
     workdir: Path,
     extra_vars: dict[str, Any] | None = None,
     timeout: int = 1800,
+    check: bool = False,
 ) -> PlaybookResult:
     """Run a playbook text against an inventory with the repository's collection and roles."""
     workdir.mkdir(parents=True, exist_ok=True)
@@ -52,6 +53,7 @@ def run_playbook(
             "ANSIBLE_NOCOLOR": "1",
             "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
         },
+        cmdline="--check" if check else None,
         quiet=True,
         timeout=timeout,
         suppress_env_files=True,

@@ -78,6 +78,44 @@ def test_local_install_then_unchanged_rerun(
     assert again.rc == 0, again.output[-3000:]
     assert again.changed.get("local", 0) == 0
 
+    checked = run_role(LOCAL, check=True, **role_vars(scratch_root, faceswap_commit, cpu_wheels))
+    assert checked.rc == 0, checked.output[-3000:]
+    assert checked.changed.get("local", 0) == 0
+
+    other = {"train": {"model.original": {"lowmem": False}}}
+    changed_ini = role_vars(scratch_root, faceswap_commit, cpu_wheels, faceswap_ini=other)
+    predicted = run_role(LOCAL, check=True, **changed_ini)
+    assert predicted.rc == 0, predicted.output[-3000:]
+    assert predicted.changed.get("local", 0) == 1
+    assert "lowmem = True" in (scratch_root / "jobs/demo/config/train.ini").read_text()
+
+
+def test_clone_mode_from_a_git_url(
+    scratch_root: Path, run_role: RoleRunner, faceswap_commit: str, cpu_wheels: cache.WheelSet
+) -> None:
+    """`clone` mode: the host clones the URL (here the controller's mirror, as a file URL)."""
+    root = scratch_root.with_name(scratch_root.name + "-clone")
+    try:
+        more = {
+            "faceswap_source_mode": "clone",
+            "faceswap_git_url": cache.source_dir().as_uri(),
+            "faceswap_ini": {},
+        }
+        result = run_role(LOCAL, **role_vars(root, faceswap_commit, cpu_wheels, **more))
+        assert result.rc == 0, result.output[-3000:]
+        head = subprocess.run(
+            ["git", "-C", str(root / "faceswap"), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        assert head == faceswap_commit
+        again = run_role(LOCAL, **role_vars(root, faceswap_commit, cpu_wheels, **more))
+        assert again.rc == 0, again.output[-3000:]
+        assert again.changed.get("local", 0) == 0
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
 
 def test_unknown_ini_option_is_rejected_against_faceswap_defaults(
     scratch_root: Path, run_role: RoleRunner, faceswap_commit: str, cpu_wheels: cache.WheelSet
