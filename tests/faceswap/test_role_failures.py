@@ -103,3 +103,58 @@ def test_missing_user(prepared_host: Host, run_role: RoleRunner, faceswap_commit
         f"faceswap_user 'nobody-here' does not exist on {prepared_host.name}; run the "
         "host_prepare role first (it creates the user) or set faceswap_user to an existing user."
     ]
+
+
+def test_missing_weights_fail_before_the_install(
+    prepared_host: Host, run_role: RoleRunner, faceswap_commit: str
+) -> None:
+    result = run_role(
+        prepared_host.ansible_inventory(),
+        faceswap_commit=faceswap_commit,
+        faceswap_root="/opt/fsoci-weights",
+        faceswap_weights_plugins=["detect.s3fd", "align.fan", "mask.components"],
+        faceswap_weights_required=True,
+    )
+    assert result.rc != 0
+    (message,) = result.failures
+    assert message.startswith(
+        "Faceswap would download face-alignment-network_2d4_v4.pth, s3fd_torch_v3.pth from "
+        "GitHub at run time (plugins detect.s3fd, align.fan, mask.components)"
+    )
+    assert "/opt/fsoci-weights/faceswap/.fs_cache" in message
+    assert prepared_host.ssh("test -e /opt/fsoci-weights/venv", check=False).returncode != 0
+
+
+def test_seeded_weights_satisfy_the_check(
+    prepared_host: Host, run_role: RoleRunner, faceswap_commit: str, tmp_path: Path
+) -> None:
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    (weights / "s3fd_torch_v3.pth").write_bytes(b"w")
+    broken = tmp_path / "broken-wheelset"
+    broken.mkdir()
+    (broken / "requirements.txt").write_text("fsoci-no-such-package==1.0\n")
+    result = run_role(
+        prepared_host.ansible_inventory(),
+        faceswap_commit=faceswap_commit,
+        faceswap_root="/opt/fsoci-weights2",
+        faceswap_weights_plugins=["detect.s3fd"],
+        faceswap_weights_required=True,
+        faceswap_weights_dir=str(weights),
+        faceswap_wheel_dir=str(broken),
+    )
+    # The weights check passed: the run got as far as pip (stopped there by the broken set).
+    (message,) = result.failures
+    assert message.startswith("pip could not install")
+
+
+def test_unknown_plugin_is_named(
+    prepared_host: Host, run_role: RoleRunner, faceswap_commit: str
+) -> None:
+    result = run_role(
+        prepared_host.ansible_inventory(),
+        faceswap_commit=faceswap_commit,
+        faceswap_weights_plugins=["detect.s3fd", "detect.dlib"],
+    )
+    (message,) = result.failures
+    assert message.startswith("faceswap_weights_plugins has unknown plugin(s) detect.dlib; known:")

@@ -3,7 +3,7 @@
 Run as ``python -c "$(cat fsoci_probe.py)" '<json args>'`` with the interpreter that will make
 the venv, so its version and modules are part of the answer. Written for any Python 3.6+ so
 that an unsupported interpreter still answers (and the role can say why it is unsupported).
-Args: {"user": str, "dirs": [paths], "read": [paths], "sha1": [paths]}.
+Args: {"user": str, "dirs": [paths], "read": [paths], "sha1": [paths], "list": [paths]}.
 """
 
 import grp
@@ -47,6 +47,13 @@ def sha1(path):
         return None
 
 
+def listing(path):
+    try:
+        return sorted(os.listdir(path))
+    except OSError:
+        return []
+
+
 def main():
     args = json.loads(sys.argv[1])
     try:
@@ -65,6 +72,7 @@ def main():
                 "dirs": {p: describe(p) for p in args["dirs"]},
                 "read": {p: read(p) for p in args["read"]},
                 "sha1": {p: sha1(p) for p in args["sha1"]},
+                "list": {p: listing(p) for p in args.get("list", [])},
             }
         )
     )
