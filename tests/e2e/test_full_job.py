@@ -1,0 +1,178 @@
+"""End to end through the wrapper: one `faceswap_oci.run` of a whole job on a booted test host.
+
+The real thing at every step: the `ssh` target on a booted Debian host, the setup phase
+installing the pinned Faceswap from the controller's source and wheel caches, the real Faceswap
+extracting, training (as a service) and converting on the CPU with the synthetic demo clips, and
+the results fetched back with checksums. Skips (with the reason) where the Faceswap source cache
+does not hold the pinned commit: GitHub is out of reach here, so the cache is filled from a local
+clone (`faceswap-oci source add <path>`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+import faceswap_oci
+from faceswap_oci import cache
+from faceswap_oci import events as ev
+from faceswap_oci.spec import CONSENT_TEXT, DEFAULT_FACESWAP_REF
+
+pytestmark = [pytest.mark.testbed, pytest.mark.faceswap, pytest.mark.slow]
+
+ITERATIONS = 20
+
+
+def probe(path: Path) -> dict[str, Any]:
+    out = subprocess.run(
+        [
+            "ffprobe",
+            "-v",
+            "error",
+            "-count_frames",
+            "-show_streams",
+            "-show_format",
+            "-of",
+            "json",
+            str(path),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    data: dict[str, Any] = json.loads(out)
+    return data
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def source_commit() -> str:
+    try:
+        return cache.resolve_ref(DEFAULT_FACESWAP_REF)
+    except cache.CacheError as exc:
+        pytest.skip(f"Faceswap source cache lacks the pinned commit: {exc}")
+    raise AssertionError("unreachable")
+
+
+@pytest.fixture(scope="module")
+def finished(
+    source_commit: str,
+    testbed_hosts: Callable[[int], list[Any]],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> tuple[faceswap_oci.Job, faceswap_oci.JobResult, list[ev.Event], Path]:
+    if shutil.which("ffprobe") is None:
+        pytest.skip("ffprobe not on PATH (apt-get install ffmpeg)")
+    host = testbed_hosts(1)[0]
+    folder = tmp_path_factory.mktemp("e2e")
+    job_file = folder / "job.yml"
+    job_file.write_text(
+        yaml.safe_dump(
+            {
+                "name": "e2e-cpu",
+                "consent": CONSENT_TEXT,
+                "target": {
+                    "kind": "ssh",
+                    "ssh": {
+                        "host": host.address,
+                        "port": host.port,
+                        "user": host.user,
+                        "key": host.key_path,
+                        "host_key_checking": "off",
+                    },
+                },
+                "inputs": {"a": "demo/a.mp4", "b": "demo/b.mp4", "demo": True},
+                "faceswap": {"backend": "cpu"},
+                "extract": {"detector": "file", "aligner": "file", "size": 256},
+                "train": {
+                    "batch_size": 4,
+                    "save_every": 10,
+                    "stop": {"iterations": ITERATIONS, "hours": 0.5},
+                    "config": {
+                        "global.optimizer": {"save_optimizer": "never"},
+                        "model.original": {"lowmem": True},
+                        "trainer.loader": {"num_processes": 2},
+                    },
+                },
+                "convert": {"writer": "ffmpeg", "keep_audio": True},
+                "output": "output",
+                "teardown": "never",
+            },
+            sort_keys=False,
+        )
+    )
+    job = faceswap_oci.load_job(job_file)
+    seen: list[ev.Event] = []
+    result = faceswap_oci.run(job, on_event=seen.append, state_root=folder / "state")
+    assert result.ok, result.error
+    return job, result, seen, folder
+
+
+def test_every_phase_ran_in_order(finished: Any) -> None:
+    _, result, seen, _ = finished
+    assert result.phases_run == ("setup", "upload", "extract", "train", "convert", "fetch")
+    started = [e.phase for e in seen if isinstance(e, ev.PhaseStarted)]
+    assert started == list(result.phases_run)
+
+
+def test_output_video_matches_a_and_keeps_its_audio(finished: Any) -> None:
+    job, _, _, _ = finished
+    video = job.output_dir / "e2e-cpu.mp4"
+    out, src = probe(video), probe(job.input_a)
+    v_out = next(s for s in out["streams"] if s["codec_type"] == "video")
+    v_src = next(s for s in src["streams"] if s["codec_type"] == "video")
+    assert abs(int(v_out["nb_read_frames"]) - int(v_src["nb_read_frames"])) <= 1
+    num, den = v_src["r_frame_rate"].split("/")
+    frame = int(den) / int(num)
+    assert abs(float(out["format"]["duration"]) - float(src["format"]["duration"])) <= 2 * frame
+    assert any(s["codec_type"] == "audio" for s in out["streams"])
+
+
+def test_output_is_tagged_as_synthetic_media(finished: Any) -> None:
+    job, _, _, _ = finished
+    tags = {
+        k.lower(): v for k, v in probe(job.output_dir / "e2e-cpu.mp4")["format"]["tags"].items()
+    }
+    text = " ".join(tags.values())
+    assert "trainedAlgorithmicMedia" in text
+    assert "faceswap-oci" in text
+
+
+def test_manifest_checksums_match(finished: Any) -> None:
+    job, _, _, _ = finished
+    manifest = json.loads((job.output_dir / "e2e-cpu.manifest.json").read_text())
+    text = json.dumps(manifest)
+    assert sha256(job.output_dir / "e2e-cpu.mp4") in text
+    assert sha256(job.input_a) in text
+    assert CONSENT_TEXT in text
+
+
+def test_training_reported_progress_and_faces(finished: Any) -> None:
+    _, _, seen, _ = finished
+    progress = [e for e in seen if isinstance(e, ev.Progress) and e.phase == "train"]
+    assert progress, "no training progress events"
+    iterations = [p.data.get("iteration") for p in progress if p.data.get("iteration")]
+    assert iterations and max(iterations) >= ITERATIONS
+    faces = [e for e in seen if isinstance(e, ev.Report) and e.report == "faces"]
+    assert {f.data.get("side") for f in faces} == {"a", "b"}
+
+
+def test_second_run_changes_nothing_and_moves_nothing(finished: Any) -> None:
+    job, _, _, folder = finished
+    video = job.output_dir / "e2e-cpu.mp4"
+    before = video.stat().st_mtime_ns
+    again = faceswap_oci.run(job, state_root=folder / "state")
+    assert again.ok
+    assert again.phases_run == ()
+    assert again.changed == 0
+    assert video.stat().st_mtime_ns == before
