@@ -22,6 +22,17 @@ if [ -z "$python" ]; then
 fi
 
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  # The controller's own tools: ffmpeg/ffprobe (demo clips, output checks), git (source
+  # cache), rsync and ssh (upload, fetch), Tk and venv for the `local` target's Faceswap.
+  need=()
+  for pkg in ffmpeg git rsync openssh-client python3-tk python3-venv; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
+  done
+  if [ "${#need[@]}" -gt 0 ]; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -q
+    apt-get install -y -q --no-install-recommends "${need[@]}"
+  fi
   bash .ci/testbed-prereqs.sh
 else
   echo "note: not root (or not Debian): the test-bed tests will skip unless the host image and packages are already there" >&2
