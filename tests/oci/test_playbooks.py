@@ -345,7 +345,8 @@ def test_unknown_compartment_fails_with_404_and_a_next_step(api: OciApi, tmp_pat
     )
     assert run.rc != 0
     assert (
-        f"oci_job_teardown failed (option compartment_id, OCID {unknown}, region eu-frankfurt-1" in run.stdout
+        f"oci_job_teardown failed (option compartment_id, OCID {unknown}, region eu-frankfurt-1"
+        in run.stdout
     )
     assert "404 NotAuthorizedOrNotFound" in run.stdout
     assert "Next: check the OCID, that it is in this region" in run.stdout
