@@ -158,3 +158,19 @@ def test_unknown_plugin_is_named(
     )
     (message,) = result.failures
     assert message.startswith("faceswap_weights_plugins has unknown plugin(s) detect.dlib; known:")
+
+
+def test_check_mode_on_a_fresh_root_predicts_without_writing(
+    prepared_host: Host, run_role: RoleRunner, faceswap_commit: str, cpu_wheels: cache.WheelSet
+) -> None:
+    result = run_role(
+        prepared_host.ansible_inventory(),
+        check=True,
+        faceswap_commit=faceswap_commit,
+        faceswap_root="/opt/fsoci-checkmode",
+        faceswap_wheel_dir=str(cpu_wheels.path),
+        faceswap_ini={"train": {"model.original": {"lowmem": True}}},
+    )
+    assert result.rc == 0, result.output[-3000:]
+    assert result.changed[prepared_host.name] > 0
+    assert prepared_host.ssh("test -e /opt/fsoci-checkmode", check=False).returncode != 0
