@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from types import TracebackType
 from typing import Any, Final, TypeVar
 
 try:
@@ -322,3 +323,51 @@ def clients_from_params(params: Mapping[str, Any], *client_classes: type[Any]) -
         config,
         *(create_client(c, config, params.get("service_endpoint"), auth) for c in client_classes),
     )
+
+
+class OciModuleRun:
+    """The plumbing every OCI module shares.
+
+    It checks the SDK is there, builds clients from the shared options (``argspec``), and, as
+    a context manager, turns every config problem, SDK error or wait timeout into one readable
+    ``fail_json`` naming the action, option, OCID, region, request id and a next step.
+    ``module`` is the ``AnsibleModule``; ``next_step`` is appended to every failure message.
+    """
+
+    def __init__(self, module: Any, action: str, next_step: str = "") -> None:
+        self.module = module
+        if not HAS_OCI:
+            module.fail_json(
+                msg=f"the oci Python SDK is required on the controller: {OCI_IMPORT_ERROR}"
+            )
+        params = module.params
+        self.ctx = ErrorContext(
+            action, "compartment_id", params.get("region"), params.get("compartment_id")
+        )
+        self.next_step = next_step
+
+    def clients(self, *client_classes: type[Any]) -> tuple[Any, ...]:
+        """(config, client...) for the module's parameters; errors name the config's region."""
+        config, *clients = clients_from_params(self.module.params, *client_classes)
+        self.ctx = replace(self.ctx, region=config.get("region"))
+        return (config, *clients)
+
+    def __enter__(self) -> OciModuleRun:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool:
+        if not isinstance(exc, Exception):
+            return False  # success, or exit_json/fail_json's SystemExit
+        if isinstance(exc, ConfigProblems):
+            self.module.fail_json(
+                msg=f"OCI config problems: {exc}", problems=[vars(x) for x in exc.problems]
+            )
+        else:
+            suffix = f" {self.next_step}" if self.next_step else ""
+            self.module.fail_json(msg=format_error(exc, self.ctx) + suffix)
+        return True

@@ -205,13 +205,10 @@ from dataclasses import asdict  # noqa: E402
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 from ansible_collections.faceswap_oci.core.plugins.module_utils.oci_common import (  # noqa: E402
-    HAS_OCI,
-    OCI_IMPORT_ERROR,
-    ConfigProblems,
     ErrorContext,
+    OciModuleRun,
     WaitFailed,
     argspec,
-    clients_from_params,
     format_error,
     job_tags,
     list_all,
@@ -372,31 +369,17 @@ def main() -> None:
         ),
         supports_check_mode=True,
     )
-    if not HAS_OCI:
-        module.fail_json(
-            msg=f"the oci Python SDK is required on the controller: {OCI_IMPORT_ERROR}"
-        )
+    run = OciModuleRun(module, "oci_instance")
     import oci
 
-    p = module.params
-    ctx = ErrorContext("oci_instance", "compartment_id", p.get("region"), p["compartment_id"])
-    try:
-        config, compute, vn, identity = clients_from_params(
-            p, oci.core.ComputeClient, oci.core.VirtualNetworkClient, oci.identity.IdentityClient
+    with run:
+        config, compute, vn, identity = run.clients(
+            oci.core.ComputeClient, oci.core.VirtualNetworkClient, oci.identity.IdentityClient
         )
-        ctx = ErrorContext(
-            "oci_instance", "compartment_id", config.get("region"), p["compartment_id"]
-        )
-        if p["state"] == "present":
+        if module.params["state"] == "present":
             _present(module, config, compute, vn, identity)
         else:
             _absent(module, compute, vn)
-    except ConfigProblems as exc:
-        module.fail_json(
-            msg=f"OCI config problems: {exc}", problems=[vars(x) for x in exc.problems]
-        )
-    except Exception as exc:  # every SDK or wait error becomes one readable failure
-        module.fail_json(msg=format_error(exc, ctx))
 
 
 if __name__ == "__main__":

@@ -71,13 +71,8 @@ left:
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 from ansible_collections.faceswap_oci.core.plugins.module_utils.oci_common import (  # noqa: E402
-    HAS_OCI,
-    OCI_IMPORT_ERROR,
-    ConfigProblems,
-    ErrorContext,
+    OciModuleRun,
     argspec,
-    clients_from_params,
-    format_error,
 )
 from ansible_collections.faceswap_oci.core.plugins.module_utils.oci_network import (  # noqa: E402
     find_job_resources,
@@ -93,18 +88,12 @@ def main() -> None:
         ),
         supports_check_mode=True,
     )
-    if not HAS_OCI:
-        module.fail_json(
-            msg=f"the oci Python SDK is required on the controller: {OCI_IMPORT_ERROR}"
-        )
+    run = OciModuleRun(module, "oci_job_teardown", "Run the teardown again; it resumes by tag.")
     import oci
 
     p = module.params
-    ctx = ErrorContext("oci_job_teardown", "compartment_id", p.get("region"), p["compartment_id"])
-    try:
-        _, compute, vn = clients_from_params(
-            p, oci.core.ComputeClient, oci.core.VirtualNetworkClient
-        )
+    with run:
+        _, compute, vn = run.clients(oci.core.ComputeClient, oci.core.VirtualNetworkClient)
         owned = find_job_resources(compute, vn, p["compartment_id"], p["job"])
         result = remove(
             compute, vn, owned, check_mode=module.check_mode, wait_timeout=p["wait_timeout"]
@@ -114,12 +103,6 @@ def main() -> None:
             if module.check_mode
             else find_job_resources(compute, vn, p["compartment_id"], p["job"])
         )
-    except ConfigProblems as exc:
-        module.fail_json(
-            msg=f"OCI config problems: {exc}", problems=[vars(x) for x in exc.problems]
-        )
-    except Exception as exc:  # every SDK or wait error becomes one readable failure
-        module.fail_json(msg=format_error(exc, ctx) + " Run the teardown again; it resumes by tag.")
     if left:
         module.fail_json(
             msg=f"oci_job_teardown: {len(left)} resources of job {p['job']} are still alive "

@@ -126,13 +126,8 @@ already_gone:
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 from ansible_collections.faceswap_oci.core.plugins.module_utils.oci_common import (  # noqa: E402
-    HAS_OCI,
-    OCI_IMPORT_ERROR,
-    ConfigProblems,
-    ErrorContext,
+    OciModuleRun,
     argspec,
-    clients_from_params,
-    format_error,
     job_tags,
 )
 from ansible_collections.faceswap_oci.core.plugins.module_utils.oci_network import (  # noqa: E402
@@ -157,21 +152,12 @@ def main() -> None:
         required_if=[("state", "present", ["ssh_ingress_cidr"])],
         supports_check_mode=True,
     )
-    if not HAS_OCI:
-        module.fail_json(
-            msg=f"the oci Python SDK is required on the controller: {OCI_IMPORT_ERROR}"
-        )
+    run = OciModuleRun(module, "oci_network")
     import oci
 
     p = module.params
-    ctx = ErrorContext("oci_network", "compartment_id", p.get("region"), p["compartment_id"])
-    try:
-        config, vn, compute = clients_from_params(
-            p, oci.core.VirtualNetworkClient, oci.core.ComputeClient
-        )
-        ctx = ErrorContext(
-            "oci_network", "compartment_id", config.get("region"), p["compartment_id"]
-        )
+    with run:
+        _, vn, compute = run.clients(oci.core.VirtualNetworkClient, oci.core.ComputeClient)
         if p["state"] == "present":
             spec = NetworkSpec(
                 compartment_id=p["compartment_id"],
@@ -205,12 +191,6 @@ def main() -> None:
         module.exit_json(
             changed=result.changed, removed=result.removed, already_gone=result.already_gone
         )
-    except ConfigProblems as exc:
-        module.fail_json(
-            msg=f"OCI config problems: {exc}", problems=[vars(x) for x in exc.problems]
-        )
-    except Exception as exc:  # every SDK or wait error becomes one readable failure
-        module.fail_json(msg=format_error(exc, ctx))
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from unittest.mock import create_autospec, patch
 import oci
 import pytest
 from ansible.module_utils.testing import patch_module_args
+from ansible_collections.faceswap_oci.core.plugins.module_utils import oci_common
 from ansible_collections.faceswap_oci.core.plugins.module_utils import oci_launch as launch
 from ansible_collections.faceswap_oci.core.plugins.modules import oci_instance
 
@@ -175,7 +176,7 @@ def _run_module(
 
     with (
         patch_module_args(args),
-        patch.object(oci_instance, "clients_from_params", fake_clients),
+        patch.object(oci_common, "clients_from_params", fake_clients),
         pytest.raises(SystemExit),
     ):
         oci_instance.main()
