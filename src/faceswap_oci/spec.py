@@ -139,9 +139,10 @@ class FaceswapSpec(_Model):
         "auto", description="Requirements flavour; `auto` picks it from the detected GPU."
     )
     require_gpu: bool = Field(False, description="Fail when the host has no usable NVIDIA GPU.")
-    wheel_cache: bool = Field(
-        True,
-        description="Download the Python wheels on the controller and install with --no-index.",
+    wheel_cache: bool | None = Field(
+        None,
+        description="Download the Python wheels on the controller and install with --no-index; "
+        "default: yes for ssh/local hosts, no on OCI (the VM downloads faster than you upload).",
     )
     weights: str | None = Field(
         None, description="Controller directory of Faceswap model weights seeded into .fs_cache."
