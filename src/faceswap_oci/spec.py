@@ -270,6 +270,9 @@ class JobSpec(_Model):
     train: TrainSpec = Field(default_factory=TrainSpec)  # type: ignore[arg-type]
     convert: ConvertSpec = Field(default_factory=ConvertSpec)  # type: ignore[arg-type]
     output: str = Field("output", description="Controller directory for the results.")
+    fetch_model: bool = Field(
+        False, description="Also bring the trained model folder back into `output`."
+    )
     teardown: Literal["always", "on_success", "never"] = Field(
         "always", description="When to remove the cloud resources the job created."
     )
