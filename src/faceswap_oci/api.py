@@ -13,11 +13,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from faceswap_oci.errors import StateError
+from faceswap_oci.events import Event, Report
 from faceswap_oci.runner import PHASES, EventCallback, JobResult, Runner
 from faceswap_oci.spec import Job, load_job
-from faceswap_oci.state import StateDir
+from faceswap_oci.state import StateDir, default_state_root
 
-__all__ = ["Plan", "PlannedPhase", "down", "load_job", "plan", "run"]
+__all__ = ["Plan", "PlannedPhase", "SweepResult", "down", "load_job", "plan", "run", "sweep"]
 
 PHASE_DESCRIPTIONS = {
     "provision": "create network and GPU instance in OCI (failover across ADs and shapes)",
@@ -179,3 +181,63 @@ def job_states(state_root: Path | None = None) -> list[tuple[StateDir, dict[str,
     from faceswap_oci.state import list_jobs
 
     return [(s, s.status()) for s in list_jobs(state_root)]
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    """Every job-tagged resource found in the job's compartment and region, by job name."""
+
+    resources: dict[str, tuple[dict[str, Any], ...]]
+    running: tuple[str, ...]
+    removed: tuple[str, ...]
+
+    def summary(self) -> str:
+        if not self.resources:
+            return "no faceswap-oci resources found"
+        lines = []
+        for name, items in sorted(self.resources.items()):
+            mark = (
+                "running here, kept"
+                if name in self.running
+                else ("removed" if name in self.removed else "left")
+            )
+            kinds = ", ".join(sorted({str(i.get("kind")) for i in items}))
+            lines.append(f"{name}: {len(items)} resource(s) ({kinds}) - {mark}")
+        return "\n".join(lines)
+
+
+def sweep(
+    job: Job,
+    *,
+    remove: bool = False,
+    on_event: EventCallback | None = None,
+    state_root: Path | None = None,
+) -> SweepResult:
+    """List (and with ``remove`` delete) the tagged resources of every job in the OCI
+    compartment and region of ``job``'s target, except jobs running from this machine."""
+    if job.spec.target.kind != "oci":
+        raise StateError(
+            f"sweep needs an oci target to know the compartment and region; {job.source} has "
+            f"target.kind {job.spec.target.kind!r}"
+        )
+    root = state_root or default_state_root()
+    running = {s.path.name for s, st in job_states(root) if st.get("state") == "running"}
+    found: dict[str, list[dict[str, Any]]] = {}
+
+    def collect(event: Event) -> None:
+        if isinstance(event, Report) and event.report == "sweep":
+            for item in event.data.get("resources", []):
+                found.setdefault(str(item.get("job") or "?"), []).append(dict(item))
+        if on_event is not None:
+            on_event(event)
+
+    runner = Runner(job, state_root=root.parent / "sweep", on_event=collect)
+    runner.run_phase("sweep", extra={"fsoci_sweep_remove": []}, stamp=False)
+    doomed = sorted(name for name in found if name not in running) if remove else []
+    if doomed:
+        runner.run_phase("sweep", extra={"fsoci_sweep_remove": doomed}, stamp=False)
+    return SweepResult(
+        resources={k: tuple(v) for k, v in found.items()},
+        running=tuple(sorted(running & set(found))),
+        removed=tuple(doomed),
+    )

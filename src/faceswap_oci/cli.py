@@ -258,6 +258,33 @@ def down(
 
 
 @app.command()
+def sweep(
+    job_file: JobFile,
+    yes: Annotated[
+        bool, typer.Option("--yes", help="Remove them (default: only list them).")
+    ] = False,
+    state_dir: StateRoot = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """List every faceswap-oci resource in the job's OCI compartment and region, by job; with
+    --yes remove those of jobs not running from this machine."""
+    job = _guard(lambda: load_job(job_file))
+    result = _guard(lambda: api.sweep(job, remove=yes, state_root=state_dir))
+    if as_json:
+        data = {
+            "resources": {k: list(v) for k, v in result.resources.items()},
+            "running": list(result.running),
+            "removed": list(result.removed),
+        }
+        sys.stdout.write(json.dumps(data, default=str) + "\n")
+        return
+    out.print(result.summary())
+    left = [n for n in result.resources if n not in result.running and n not in result.removed]
+    if left and not yes:
+        out.print("remove them with: faceswap-oci sweep <job.yml> --yes")
+
+
+@app.command()
 def status(
     name: Annotated[str | None, typer.Argument(help="A job name for details.")] = None,
     state_dir: StateRoot = None,

@@ -393,9 +393,18 @@ class Runner:
         policy = self.job.spec.teardown
         return policy == "always" or (policy == "on_success" and status == "successful")
 
-    def run_phase(self, phase: str, *, cancellable: bool = True) -> int:
-        """Run one phase's playbook; return its changed count or raise PhaseFailed."""
-        fp = self.fingerprint(phase)
+    def run_phase(
+        self,
+        phase: str,
+        *,
+        cancellable: bool = True,
+        extra: dict[str, Any] | None = None,
+        stamp: bool = True,
+    ) -> int:
+        """Run one phase's playbook (``playbooks/<phase>.yml``); return its changed count or
+        raise PhaseFailed. ``extra`` adds extra vars; ``stamp=False`` leaves no stamp (for
+        playbooks outside the job's phases, e.g. ``sweep``)."""
+        fp = self.fingerprint(phase) if stamp else ""
         playbook = playbook_path(phase)
         if not playbook.is_file():
             raise PhaseFailed(phase, f"playbook {playbook} is missing from the installation")
@@ -404,7 +413,9 @@ class Runner:
         (pdd / "inventory").mkdir(parents=True, exist_ok=True, mode=0o700)
         (self.state.path / "tmp").mkdir(exist_ok=True, mode=0o700)
         (pdd / "inventory" / "hosts.json").write_text(json.dumps(self.inventory(), indent=2))
-        (pdd / "env" / "extravars").write_text(json.dumps(self.extravars(), indent=2))
+        (pdd / "env" / "extravars").write_text(
+            json.dumps({**self.extravars(), **(extra or {})}, indent=2)
+        )
         self.state.set_status("running", phase)
         self._emit(ev.PhaseStarted(phase, playbook=str(playbook)))
         counts = {"changed": 0, "failed": 0}
@@ -466,6 +477,6 @@ class Runner:
             raise PhaseFailed(phase, f"{detail}\n  full log: {log}")
         if phase == "teardown":
             self.state.clear_stamp("provision")
-        else:
+        elif stamp:
             self.state.write_stamp(phase, fp, changed=counts["changed"])
         return counts["changed"]

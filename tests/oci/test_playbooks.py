@@ -350,3 +350,58 @@ def test_unknown_compartment_fails_with_404_and_a_next_step(api: OciApi, tmp_pat
     )
     assert "404 NotAuthorizedOrNotFound" in run.stdout
     assert "Next: check the OCID, that it is in this region" in run.stdout
+
+
+def test_sweep_lists_every_job_and_removes_those_not_running(
+    api: OciApi, tmp_path: Path, sshd_port: int
+) -> None:
+    import json as _json
+
+    import yaml as _yaml
+
+    import faceswap_oci
+    from faceswap_oci.api import sweep
+
+    for name in ("one", "two"):
+        run = provision(api, tmp_path / name, sshd_port, name)
+        assert run.rc == 0, run.stdout[-3000:]
+    assert {r["job"] for r in api.state.live_tagged()} == {"one", "two"}
+
+    state_root = tmp_path / "jobs"
+    (state_root / "two").mkdir(parents=True)
+    (state_root / "two" / "spec.json").write_text("{}")
+    (state_root / "two" / "status.json").write_text(_json.dumps({"state": "running"}))
+    for side in ("a", "b"):
+        (tmp_path / f"{side}.mp4").write_bytes(b"x")
+    section = job_vars(api, "sweeper", tmp_path)["fsoci"]["target"]["oci"]
+    job_file = tmp_path / "sweep.yml"
+    job_file.write_text(
+        _yaml.safe_dump(
+            {
+                "name": "sweeper",
+                "consent": faceswap_oci.CONSENT_TEXT,
+                "target": {
+                    "kind": "oci",
+                    "oci": {k: v for k, v in section.items() if v is not None},
+                },
+                "inputs": {"a": "a.mp4", "b": "b.mp4"},
+            }
+        )
+    )
+    job = faceswap_oci.load_job(job_file)
+
+    listed = sweep(job, state_root=state_root)
+    assert set(listed.resources) == {"one", "two"}
+    assert listed.running == ("two",)
+    assert listed.removed == ()
+    assert "one: " in listed.summary() and "two: " in listed.summary()
+    assert {r["job"] for r in api.state.live_tagged()} == {"one", "two"}
+
+    swept = sweep(job, remove=True, state_root=state_root)
+    assert swept.removed == ("one",)
+    assert api.state.live_tagged("one") == []
+    assert api.state.live_tagged("two") != []
+
+    (state_root / "two" / "status.json").write_text(_json.dumps({"state": "finished"}))
+    assert sweep(job, remove=True, state_root=state_root).removed == ("two",)
+    assert api.state.live_tagged() == []
