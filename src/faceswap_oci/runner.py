@@ -189,6 +189,7 @@ class Runner:
                 "ansible_user": target.ssh.user,
                 "ansible_port": target.ssh.port,
                 "ansible_become": target.ssh.become,
+                "ansible_ssh_common_args": self._ssh_common_args(),
             }
             if target.ssh.key:
                 key = Path(os.path.expanduser(target.ssh.key))
@@ -205,6 +206,7 @@ class Runner:
                     "ansible_port": int(found.get("port", 22)),
                     "ansible_ssh_private_key_file": found["key"],
                     "ansible_become": True,
+                    "ansible_ssh_common_args": self._ssh_common_args(),
                     "fsoci_gpu_model": found.get("gpu_model"),
                     "fsoci_shape": found.get("shape"),
                 }
@@ -215,26 +217,34 @@ class Runner:
             }
         }
 
-    def envvars(self) -> dict[str, str]:
-        content = content_root()
-        known_hosts = self.state.path / "known_hosts"
-        checking = "accept-new"
+    def _host_key_checking(self) -> str:
         ssh = self.job.spec.target.ssh
         if ssh is not None and ssh.host_key_checking == "off":
-            checking = "no"
-        elif ssh is not None and ssh.host_key_checking == "strict":
-            checking = "yes"
+            return "no"
+        if ssh is not None and ssh.host_key_checking == "strict":
+            return "yes"
+        return "accept-new"
+
+    def _ssh_common_args(self) -> str:
+        """Host-key options as a host variable, so that the roles' own ssh/rsync commands
+        (upload, fetch, wheel copy) check host keys exactly as Ansible's connection does."""
+        checking = self._host_key_checking()
+        args = (
+            f"-o StrictHostKeyChecking={checking} "
+            f"-o UserKnownHostsFile={self.state.path / 'known_hosts'}"
+        )
+        return args + (" -o GlobalKnownHostsFile=/dev/null" if checking != "yes" else "")
+
+    def envvars(self) -> dict[str, str]:
+        content = content_root()
+        checking = self._host_key_checking()
         env = {
             "ANSIBLE_COLLECTIONS_PATH": str(collections_path()),
             "ANSIBLE_ROLES_PATH": str(content / "roles"),
             "ANSIBLE_PIPELINING": "True",
             "ANSIBLE_NOCOLOR": "1",
             "ANSIBLE_HOST_KEY_CHECKING": "False" if checking == "no" else "True",
-            "ANSIBLE_SSH_ARGS": (
-                "-o ControlMaster=auto -o ControlPersist=60s "
-                f"-o StrictHostKeyChecking={checking} -o UserKnownHostsFile={known_hosts}"
-                + (" -o GlobalKnownHostsFile=/dev/null" if checking != "yes" else "")
-            ),
+            "ANSIBLE_SSH_ARGS": "-o ControlMaster=auto -o ControlPersist=60s",
             "ANSIBLE_LOCAL_TEMP": str(self.state.path / "tmp"),
             "ANSIBLE_CALLBACK_RESULT_FORMAT": "yaml",
             # ansible-playbook of the Python running faceswap-oci, even when its venv is not
