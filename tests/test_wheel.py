@@ -64,7 +64,8 @@ def test_wheel_carries_the_ansible_content(wheel: Path) -> None:
         "playbooks/setup.yml",
         "roles/host_prepare/tasks/main.yml",
         "roles/host_prepare/meta/argument_specs.yml",
-        "roles/job_context/tasks/main.yml",
+        "playbooks/job_context.yml",
+        "playbooks/vars/job_defaults.yml",
     ):
         assert PREFIX + needed in names, needed
     assert any(n.startswith(PREFIX + "plugins/modules/") for n in names)
@@ -75,7 +76,7 @@ def test_wheel_carries_the_ansible_content(wheel: Path) -> None:
 def test_cli_works_from_any_directory(installed: Path, tmp_path: Path) -> None:
     env = {
         "PATH": f"{installed / 'bin'}:/usr/bin:/bin",
-        "HOME": str(tmp_path / "home"),
+        "HOME": os.environ.get("HOME", str(tmp_path / "home")),
         "XDG_STATE_HOME": str(tmp_path / "state"),
         "XDG_DATA_HOME": str(tmp_path / "data"),
         "LANG": "C.UTF-8",
@@ -99,14 +100,15 @@ def test_cli_works_from_any_directory(installed: Path, tmp_path: Path) -> None:
     plan = json.loads(sh(cli, "plan", "local.yml", "--json", cwd=tmp_path, env=env))
     assert next(p["name"] for p in plan["phases"] if p["will_run"]) == "setup"
 
-    # a real phase through the installed content, not the checkout
-    out = sh(cli, "run", "local.yml", "--only", "setup", "--json", cwd=tmp_path, env=env)
+    # a real phase (upload: no Faceswap install needed) through the installed content
+    out = sh(cli, "run", "local.yml", "--only", "upload", "--json", cwd=tmp_path, env=env)
     events = [json.loads(line) for line in out.splitlines()]
     started = next(e for e in events if e["event"] == "PhaseStarted")
     assert started["playbook"].startswith(str(installed))
     assert events[-1]["event"] == "JobFinished"
     assert events[-1]["status"] == "successful"
-    assert (tmp_path / "data/faceswap-oci/jobs/wheel/logs").is_dir()
+    inputs = tmp_path / "data/faceswap-oci/jobs/wheel/inputs"
+    assert sorted(p.name for p in inputs.rglob("*.mp4")) == ["a.mp4", "b.mp4"]
 
 
 def test_python_api_after_install(installed: Path, tmp_path: Path) -> None:
@@ -123,7 +125,7 @@ def test_python_api_after_install(installed: Path, tmp_path: Path) -> None:
         "import faceswap_oci, json\n"
         "job = faceswap_oci.load_job('job.yml')\n"
         "kinds = []\n"
-        "result = faceswap_oci.run(job, on_event=lambda e: kinds.append(e.kind), only='setup')\n"
+        "result = faceswap_oci.run(job, on_event=lambda e: kinds.append(e.kind), only='upload')\n"
         "print(json.dumps({'ok': result.ok, 'kinds': kinds, 'file': faceswap_oci.__file__}))\n"
     )
     env = dict(
