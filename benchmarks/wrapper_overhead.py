@@ -49,16 +49,7 @@ def main() -> None:
                 {
                     "name": "bench-wrap",
                     "consent": CONSENT_TEXT,
-                    "target": {
-                        "kind": "ssh",
-                        "ssh": {
-                            "host": host.address,
-                            "port": host.port,
-                            "user": host.user,
-                            "key": host.key_path,
-                            "host_key_checking": "off",
-                        },
-                    },
+                    "target": host.job_target(),
                     "inputs": {"a": "a.mp4", "b": "b.mp4"},
                     "faceswap": {"backend": "cpu"},
                 }

@@ -10,10 +10,8 @@ clone (`faceswap-oci source add <path>`).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -25,35 +23,11 @@ import faceswap_oci
 from faceswap_oci import cache
 from faceswap_oci import events as ev
 from faceswap_oci.spec import CONSENT_TEXT, DEFAULT_FACESWAP_REF
+from tests.pipeline.jobs import ffprobe, sha256
 
 pytestmark = [pytest.mark.testbed, pytest.mark.faceswap, pytest.mark.slow]
 
 ITERATIONS = 20
-
-
-def probe(path: Path) -> dict[str, Any]:
-    out = subprocess.run(
-        [
-            "ffprobe",
-            "-v",
-            "error",
-            "-count_frames",
-            "-show_streams",
-            "-show_format",
-            "-of",
-            "json",
-            str(path),
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    data: dict[str, Any] = json.loads(out)
-    return data
-
-
-def sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 @pytest.fixture(scope="module")
@@ -81,16 +55,7 @@ def finished(
             {
                 "name": "e2e-cpu",
                 "consent": CONSENT_TEXT,
-                "target": {
-                    "kind": "ssh",
-                    "ssh": {
-                        "host": host.address,
-                        "port": host.port,
-                        "user": host.user,
-                        "key": host.key_path,
-                        "host_key_checking": "off",
-                    },
-                },
+                "target": host.job_target(),
                 "inputs": {"a": "demo/a.mp4", "b": "demo/b.mp4", "demo": True},
                 "faceswap": {"backend": "cpu"},
                 "extract": {"detector": "file", "aligner": "file", "size": 256},
@@ -128,7 +93,7 @@ def test_every_phase_ran_in_order(finished: Any) -> None:
 def test_output_video_matches_a_and_keeps_its_audio(finished: Any) -> None:
     job, _, _, _ = finished
     video = job.output_dir / "e2e-cpu.mp4"
-    out, src = probe(video), probe(job.input_a)
+    out, src = ffprobe(video), ffprobe(job.input_a)
     v_out = next(s for s in out["streams"] if s["codec_type"] == "video")
     v_src = next(s for s in src["streams"] if s["codec_type"] == "video")
     assert abs(int(v_out["nb_read_frames"]) - int(v_src["nb_read_frames"])) <= 1
@@ -141,7 +106,7 @@ def test_output_video_matches_a_and_keeps_its_audio(finished: Any) -> None:
 def test_output_is_tagged_as_synthetic_media(finished: Any) -> None:
     job, _, _, _ = finished
     tags = {
-        k.lower(): v for k, v in probe(job.output_dir / "e2e-cpu.mp4")["format"]["tags"].items()
+        k.lower(): v for k, v in ffprobe(job.output_dir / "e2e-cpu.mp4")["format"]["tags"].items()
     }
     text = " ".join(tags.values())
     assert "trainedAlgorithmicMedia" in text

@@ -6,6 +6,7 @@ The host root is an installed Faceswap: ``$FSOCI_FACESWAP_ROOT`` (a folder holdi
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -45,6 +46,33 @@ def missing_faceswap(root: Path | None = None) -> tuple[Path, str | None]:
         if shutil.which(tool) is None:
             return root, f"{tool} not on PATH"
     return root, None
+
+
+def ffprobe(path: Path) -> dict[str, Any]:
+    """ffprobe's view of a media file: streams (type, counted frames, rate, duration) and the
+    container's duration and tags."""
+    out = subprocess.run(
+        [
+            "ffprobe",
+            "-v",
+            "error",
+            "-count_frames",
+            "-show_entries",
+            "stream=codec_type,nb_read_frames,r_frame_rate,duration:format=duration:format_tags",
+            "-of",
+            "json",
+            str(path),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    data: dict[str, Any] = json.loads(out)
+    return data
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 @dataclass

@@ -7,7 +7,6 @@ after the controller is killed, stopped by SIGINT on a criterion and resumed fro
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 import subprocess
@@ -18,34 +17,9 @@ from typing import Any
 import pytest
 
 from tests.pipeline.conftest import FRAMES
-from tests.pipeline.jobs import PHASES, Job, PhaseRun, new_job
+from tests.pipeline.jobs import PHASES, Job, PhaseRun, ffprobe, new_job, sha256
 
 pytestmark = [pytest.mark.faceswap, pytest.mark.slow]
-
-
-def ffprobe(path: Path) -> dict[str, Any]:
-    out = subprocess.run(
-        [
-            "ffprobe",
-            "-v",
-            "error",
-            "-count_frames",
-            "-show_entries",
-            "stream=codec_type,nb_read_frames,duration:format=duration:format_tags",
-            "-of",
-            "json",
-            str(path),
-        ],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    data: dict[str, Any] = json.loads(out)
-    return data
-
-
-def sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def video(data: dict[str, Any]) -> dict[str, Any]:

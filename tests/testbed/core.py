@@ -137,6 +137,20 @@ class Host:
             stdin=subprocess.DEVNULL,
         )
 
+    def job_target(self) -> dict[str, Any]:
+        """This host as a faceswap-oci job's ``target`` (kind ssh; host keys not checked,
+        since a test host gets fresh keys whenever it is made again)."""
+        return {
+            "kind": "ssh",
+            "ssh": {
+                "host": self.address,
+                "port": self.port,
+                "user": self.user,
+                "key": self.key_path,
+                "host_key_checking": "off",
+            },
+        }
+
     def host_vars(self) -> dict[str, Any]:
         """Ansible connection variables for this host."""
         return {

@@ -24,23 +24,10 @@ BIN = Path(sys.executable).parent
 pytestmark = pytest.mark.testbed
 
 
-def ssh_target(host: Any) -> dict[str, Any]:
-    return {
-        "kind": "ssh",
-        "ssh": {
-            "host": host.address,
-            "user": host.user,
-            "port": host.port,
-            "key": host.key_path,
-            "host_key_checking": "off",
-        },
-    }
-
-
 def test_api_applies_host_prepare_then_nothing_changes(
     xdg: Path, job_file: Callable[..., Path], testbed_host: Any
 ) -> None:
-    job = faceswap_oci.load_job(job_file("sshapi", ssh_target(testbed_host)))
+    job = faceswap_oci.load_job(job_file("sshapi", testbed_host.job_target()))
     seen: list[ev.Event] = []
     first = faceswap_oci.run(job, on_event=seen.append, only="setup")
     assert first.ok, first.error
@@ -59,7 +46,7 @@ def test_api_applies_host_prepare_then_nothing_changes(
 def test_ansible_playbook_from_the_checkout_runs_the_same_play(
     tmp_path: Path, job_file: Callable[..., Path], testbed_host: Any
 ) -> None:
-    path = job_file("sshplay", ssh_target(testbed_host))
+    path = job_file("sshplay", testbed_host.job_target())
     inventory = tmp_path / "hosts.yml"
     host_vars = dict(testbed_host.host_vars())
     inventory.write_text(
@@ -103,7 +90,7 @@ def test_sigint_leaves_a_resumable_state_and_the_next_run_finishes(
     tmp_path: Path, job_file: Callable[..., Path], testbed_hosts: Callable[[int], list[Any]]
 ) -> None:
     host = testbed_hosts(1)[0]
-    path = job_file("sshint", ssh_target(host))
+    path = job_file("sshint", host.job_target())
     state_root = tmp_path / "jobs"
     command = [
         f"{BIN}/faceswap-oci",
