@@ -1,64 +1,114 @@
-"""Wall time of a second `run` of a finished job: every phase playbook again, nothing to do.
+"""Wall time of a second `run` of a finished job on a test-bed host, and of a forced re-run.
 
-Makes a job on the local target (synthetic inputs, a few iterations), runs upload, extract,
-train, convert and fetch once, then times each phase's re-run and prints the changed-task
-count (must be 0) and the total (goal < 15 s).
+Boots (or reuses) a test-bed host and runs one whole job on it through the Python API (the
+`ssh` target, setup from the controller's caches, the demo clips, a few CPU iterations), as
+tests/e2e does. Then, --repeats times each:
+  * `run` again: what `faceswap-oci run job.yml` does for a finished job (the phases' stamps
+    are current and the fetched video still matches its manifest, so no playbook runs);
+  * `run --from setup`: every phase playbook again against the host, which must report 0
+    changed tasks and transfer no file.
+Prints each wall time, the per-phase split of the forced re-run and the changed count
+(goal: a second run < 15 s, 0 changed).
 
-  .venv/bin/python benchmarks/rerun.py
+  sudo .venv/bin/python benchmarks/rerun.py
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+import yaml
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "src")]
 
-from faceswap_oci.demo import make_demo_inputs  # noqa: E402
-from tests.pipeline.jobs import PHASES, missing_faceswap, new_job  # noqa: E402
+import faceswap_oci  # noqa: E402
+from faceswap_oci import cache  # noqa: E402
+from faceswap_oci import events as ev  # noqa: E402
+from faceswap_oci.spec import DEFAULT_FACESWAP_REF  # noqa: E402
+from tests.pipeline.jobs import testbed_job  # noqa: E402
+from tests.testbed.core import Testbed, TestbedError  # noqa: E402
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--root", type=Path, default=None, help="host root with Faceswap")
-    parser.add_argument("--repeats", type=int, default=3, help="timed re-runs")
+    parser.add_argument("--repeats", type=int, default=3, help="timed re-runs of each kind")
+    parser.add_argument("--host", default="bench-rerun", help="test-bed host name")
+    parser.add_argument("--iterations", type=int, default=6)
     args = parser.parse_args()
-    root, why = missing_faceswap(args.root)
-    if why is not None:
-        print(f"skipped: {why}")
+    try:
+        cache.resolve_ref(DEFAULT_FACESWAP_REF)
+    except cache.CacheError as exc:
+        print(f"skipped: Faceswap source cache lacks the pinned commit: {exc}")
+        return 0
+    try:
+        host = Testbed().up([args.host])[0]
+    except TestbedError as exc:
+        print(f"skipped: test bed unavailable: {exc}")
         return 0
     with tempfile.TemporaryDirectory(prefix="fsoci-rerun-") as tmp:
-        work = Path(tmp)
-        make_demo_inputs(work / "inputs", frames=32)
-        job = new_job(root, work / "job", work / "inputs", "rerun", 3)
-        try:
-            for phase in PHASES:
-                run = job.run(phase)
-                if run.rc != 0:
-                    print(f"{phase} failed:\n{run.output[-3000:]}")
-                    return 1
-            totals = []
-            for n in range(args.repeats):
-                total = 0.0
-                parts = []
-                for phase in PHASES:
-                    start = time.monotonic()
-                    run = job.run(phase)
-                    took = time.monotonic() - start
-                    total += took
-                    parts.append(f"{phase} {took:.1f}s/{run.changed} changed")
-                    if run.rc != 0:
-                        print(f"{phase} failed on re-run:\n{run.output[-3000:]}")
-                        return 1
-                totals.append(total)
-                print(f"re-run {n + 1}: {total:.1f} s  ({', '.join(parts)})")
-        finally:
-            job.cleanup()
-    print(f"best re-run of a finished job: {min(totals):.1f} s   goal < 15 s")
+        folder = Path(tmp)
+        job_file = folder / "job.yml"
+        spec = testbed_job("bench-rerun", host.job_target(), args.iterations)
+        job_file.write_text(yaml.safe_dump(spec, sort_keys=False))
+        job = faceswap_oci.load_job(job_file)
+        state = folder / "state"
+        start = time.monotonic()
+        first = faceswap_oci.run(job, state_root=state)
+        if not first.ok:
+            print(f"the first run failed: {first.error}")
+            return 1
+        print(f"first run: {time.monotonic() - start:.0f} s ({', '.join(first.phases_run)})")
+        video = job.output_dir / "bench-rerun.mp4"
+        mtime = video.stat().st_mtime_ns
+
+        plain: list[float] = []
+        for n in range(args.repeats):
+            start = time.monotonic()
+            again = faceswap_oci.run(job, state_root=state)
+            plain.append(time.monotonic() - start)
+            print(
+                f"run again {n + 1}: {plain[-1]:.2f} s, phases run {list(again.phases_run)}, "
+                f"{again.changed} changed"
+            )
+            if not again.ok or again.phases_run:
+                print(f"a second run of a finished job ran {again.phases_run}: {again.error}")
+                return 1
+
+        forced: list[float] = []
+        for n in range(args.repeats):
+            seen: list[ev.Event] = []
+            start = time.monotonic()
+            again = faceswap_oci.run(
+                job, state_root=state, from_phase="setup", on_event=seen.append
+            )
+            forced.append(time.monotonic() - start)
+            if not again.ok:
+                print(f"the forced re-run failed: {again.error}")
+                return 1
+            moved = [
+                e.data.get("files_transferred")
+                for e in seen
+                if isinstance(e, ev.Report) and e.report in {"upload", "results"}
+            ]
+            split = ", ".join(f"{p} {s:.1f}s" for p, s in again.durations.items())
+            print(
+                f"run --from setup {n + 1}: {forced[-1]:.1f} s, {again.changed} changed, "
+                f"upload files transferred {moved[0]} ({split})"
+            )
+        assert video.stat().st_mtime_ns == mtime, "the output video was written again"
+        print(
+            f"second run of a finished job: median {statistics.median(plain):.2f} s   goal < 15 s"
+        )
+        print(
+            f"forced re-run of every phase (0 changed): median {statistics.median(forced):.1f} s"
+        )
+    Testbed().down([args.host])
     return 0
 
 

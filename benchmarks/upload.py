@@ -3,7 +3,10 @@
 Boots (or reuses) a test-bed host, prepares it (host_prepare: the faceswap user and the job
 folders), then, interleaved for --rounds rounds, times a plain `rsync` of a random file to the
 host and the `upload` phase playbook (rsync run by the role, sha256 verified on both sides) to
-a fresh job. Prints both median throughputs and their ratio (goal >= 0.9). Then interrupts an
+a fresh job. Prints both median throughputs and their ratio (goal >= 0.9): on the raw link (a
+veth, where 1 GiB takes ~3.5 s and ssh's cipher on 2 cores is the limit) and on the same link
+limited with `tc` to --rate (default 400 Mbit/s, a fast WAN uplink to a cloud VM), plus the
+phase's fixed cost in seconds, so the ratio for any link speed follows. Then interrupts an
 upload half-way (the controller is killed), runs the phase again and prints how many bytes the
 resume sent beyond the missing part (goal < 10 % of the file).
 
@@ -15,7 +18,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import re
 import shlex
 import signal
 import statistics
@@ -31,11 +33,10 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "src")]
 
+from tests.pipeline.jobs import PhaseRun  # noqa: E402
 from tests.testbed.core import Host, Testbed, TestbedError  # noqa: E402
 
 HOST_ROOT = "/opt/faceswap-oci"
-BYTES_RE = re.compile(r"bytes_sent: (\d+)")
-RSYNC_S_RE = re.compile(r"rsync_seconds: ([0-9.]+)")
 
 
 def playbook(inventory: Path, play: str, extra: dict[str, Any], work: Path) -> list[str]:
@@ -129,6 +130,11 @@ def upload_phase(inventory: Path, work: Path, extra: dict[str, Any]) -> tuple[fl
     return took, proc.stdout
 
 
+def upload_event(output: str) -> dict[str, Any]:
+    (event,) = PhaseRun("upload", 0, output).events("upload")
+    return event
+
+
 def kill_rsync(marker: str) -> None:
     """SIGKILL the controller's rsync (and its ssh) of this upload: a dropped link."""
     for proc in Path("/proc").iterdir():
@@ -149,11 +155,55 @@ def partial_size(host: Host, dest: str) -> int:
     return max(sizes, default=0)
 
 
+def shape(link: str, rate: str | None) -> None:
+    """Limit the controller-to-host direction of the link to *rate* (None: no limit)."""
+    if rate is None:
+        subprocess.run(["tc", "qdisc", "del", "dev", link, "root"], check=False)
+        return
+    tbf = ["tbf", "rate", rate, "burst", "1mb", "latency", "100ms"]
+    subprocess.run(["tc", "qdisc", "replace", "dev", link, "root", *tbf], check=True)
+
+
+def compare(
+    host: Host, inventory: Path, work: Path, big: Path, small: Path, rounds: int, rate: str
+) -> None:
+    """Interleaved rounds of plain rsync and the upload phase; prints the medians' ratio."""
+    size = big.stat().st_size
+    plain: list[float] = []
+    phase: list[float] = []
+    transfer: list[float] = []
+    for n in range(rounds):
+        plain.append(size / plain_rsync(host, big, "/tmp/plain-rsync") / 1e6)
+        name = f"bench-up-{n}"
+        host.ssh(f"rm -rf {HOST_ROOT}/jobs/{name}")
+        took, output = upload_phase(inventory, work, job_vars(name, big, small))
+        phase.append(size / took / 1e6)
+        transfer.append(size / upload_event(output)["rsync_seconds"] / 1e6)
+        print(
+            f"[{rate}] round {n + 1}: plain rsync {plain[-1]:.1f} MB/s, upload phase "
+            f"{phase[-1]:.1f} MB/s ({took:.2f} s; its rsync alone {transfer[-1]:.1f} MB/s)"
+        )
+    m_plain, m_phase = statistics.median(plain), statistics.median(phase)
+    m_transfer = statistics.median(transfer)
+    fixed = size / 1e6 / m_phase - size / 1e6 / m_transfer
+    print(f"[{rate}] median MB/s: plain rsync {m_plain:.1f}, upload phase {m_phase:.1f}")
+    print(f"[{rate}] ratio (upload phase / plain rsync): {m_phase / m_plain:.3f}   goal >= 0.9")
+    print(
+        f"[{rate}] ratio (the phase's rsync alone / plain rsync): {m_transfer / m_plain:.3f}; "
+        f"the phase's fixed cost (Ansible's start, the host's sha256): {fixed:.2f} s"
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size-mib", type=int, default=1024)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--host", default="bench-upload", help="test-bed host name")
+    parser.add_argument(
+        "--rate",
+        default="400mbit",
+        help="also compare on the link limited to this tc rate (a WAN uplink); '' skips it",
+    )
     args = parser.parse_args()
     try:
         host = Testbed().up([args.host])[0]
@@ -171,28 +221,15 @@ def main() -> int:
             for _ in range(args.size_mib):
                 handle.write(os.urandom(1024 * 1024))
         small.write_bytes(b"b" * 1024)
-        plain: list[float] = []
-        phase: list[float] = []
-        transfer: list[float] = []
-        for n in range(args.rounds):
-            plain.append(size / plain_rsync(host, big, "/tmp/plain-rsync") / 1e6)
-            name = f"bench-up-{n}"
-            host.ssh(f"rm -rf {HOST_ROOT}/jobs/{name}")
-            took, output = upload_phase(inventory, work, job_vars(name, big, small))
-            phase.append(size / took / 1e6)
-            transfer.append(size / float(RSYNC_S_RE.findall(output)[0]) / 1e6)
-            print(
-                f"round {n + 1}: plain rsync {plain[-1]:.1f} MB/s, "
-                f"upload phase {phase[-1]:.1f} MB/s (its rsync alone {transfer[-1]:.1f} MB/s)"
-            )
-        m_plain, m_phase = statistics.median(plain), statistics.median(phase)
-        print(f"median MB/s: plain rsync {m_plain:.1f}, upload phase {m_phase:.1f}")
-        print(f"ratio (upload phase / plain rsync): {m_phase / m_plain:.3f}   goal >= 0.9")
-        m_transfer = statistics.median(transfer)
-        print(
-            f"ratio (the phase's rsync alone / plain rsync): {m_transfer / m_plain:.3f} "
-            "(the rest is Ansible's fixed cost and the sha256 check)"
-        )
+        link = Testbed().link_of(host.name)
+        for rate in ["unshaped", *([args.rate] if args.rate else [])]:
+            if rate != "unshaped":
+                shape(link, rate)
+            try:
+                compare(host, inventory, work, big, small, args.rounds, rate)
+            finally:
+                if rate != "unshaped":
+                    shape(link, None)
 
         name = "bench-up-resume"
         dest = f"{HOST_ROOT}/jobs/{name}/inputs/a"
@@ -214,7 +251,7 @@ def main() -> int:
         time.sleep(2)
         kept = partial_size(host, dest)
         _, output = upload_phase(inventory, work, extra)
-        sent = sum(int(b) for b in BYTES_RE.findall(output)) - len(small.read_bytes())
+        sent = upload_event(output)["sides"]["a"]["bytes_sent"]
         resent = max(0, sent - (size - kept))
         print(
             f"interrupted at {kept / size:.0%}: partial kept {kept} bytes; "

@@ -282,17 +282,35 @@ class Runner:
         return value
 
     def _input_checksums(self) -> dict[str, str]:
-        sums: dict[str, str] = {}
+        return {key: sha for key, (_path, sha) in self._inputs().items()}
+
+    def _inputs(self) -> dict[str, tuple[Path, str]]:
+        """Each input (and alignments sidecar) with its sha256, cached by size and mtime."""
+        found: dict[str, tuple[Path, str]] = {}
         for side, path in (("a", self.job.input_a), ("b", self.job.input_b)):
-            sums[side] = self.state.sha256(path)
+            found[side] = (path, self.state.sha256(path))
             sidecar = path.with_name(f"{path.stem}_alignments.json")
             if sidecar.is_file():
-                sums[f"{side}_alignments"] = self.state.sha256(sidecar)
-        return sums
+                found[f"{side}_alignments"] = (sidecar, self.state.sha256(sidecar))
+        return found
 
     def phase_is_current(self, phase: str) -> bool:
         stamp = self.state.stamp(phase)
-        return stamp is not None and stamp.get("fingerprint") == self.fingerprint(phase)
+        current = stamp is not None and stamp.get("fingerprint") == self.fingerprint(phase)
+        if current and phase == "fetch":
+            return self.outputs_intact()
+        return current
+
+    def outputs_intact(self) -> bool:
+        """The fetched video is in the output folder and matches its manifest's sha256
+        (a deleted or edited output makes the next run fetch it again)."""
+        out = self.job.output_dir
+        video, manifest = out / f"{self.job.name}.mp4", out / f"{self.job.name}.manifest.json"
+        try:
+            expected = json.loads(manifest.read_text())["output"]["sha256"]
+            return bool(video.is_file() and self.state.sha256(video) == expected)
+        except (OSError, ValueError, KeyError, TypeError):
+            return False
 
     # running -----------------------------------------------------------------
     def applicable(self, phase: str) -> bool:
@@ -423,8 +441,12 @@ class Runner:
         (pdd / "inventory").mkdir(parents=True, exist_ok=True, mode=0o700)
         (self.state.path / "tmp").mkdir(exist_ok=True, mode=0o700)
         (pdd / "inventory" / "hosts.json").write_text(json.dumps(self.inventory(), indent=2))
+        phase_vars: dict[str, Any] = {}
+        if phase == "upload":
+            # the upload compares the host's sha256 with these instead of hashing again
+            phase_vars["fsoci_input_sha256"] = {str(p): sha for p, sha in self._inputs().values()}
         (pdd / "env" / "extravars").write_text(
-            json.dumps({**self.extravars(), **(extra or {})}, indent=2)
+            json.dumps({**self.extravars(), **phase_vars, **(extra or {})}, indent=2)
         )
         self.state.set_status("running", phase)
         self._emit(ev.PhaseStarted(phase, playbook=str(playbook)))

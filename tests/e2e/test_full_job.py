@@ -23,7 +23,7 @@ import faceswap_oci
 from faceswap_oci import cache
 from faceswap_oci import events as ev
 from faceswap_oci.spec import CONSENT_TEXT, DEFAULT_FACESWAP_REF
-from tests.pipeline.jobs import ffprobe, sha256
+from tests.pipeline.jobs import ffprobe, sha256, testbed_job
 
 pytestmark = [pytest.mark.testbed, pytest.mark.faceswap, pytest.mark.slow]
 
@@ -51,30 +51,7 @@ def finished(
     folder = tmp_path_factory.mktemp("e2e")
     job_file = folder / "job.yml"
     job_file.write_text(
-        yaml.safe_dump(
-            {
-                "name": "e2e-cpu",
-                "consent": CONSENT_TEXT,
-                "target": host.job_target(),
-                "inputs": {"a": "demo/a.mp4", "b": "demo/b.mp4", "demo": True},
-                "faceswap": {"backend": "cpu"},
-                "extract": {"detector": "file", "aligner": "file", "size": 256},
-                "train": {
-                    "batch_size": 4,
-                    "save_every": 10,
-                    "stop": {"iterations": ITERATIONS, "hours": 0.5},
-                    "config": {
-                        "global.optimizer": {"save_optimizer": "never"},
-                        "model.original": {"lowmem": True},
-                        "trainer.loader": {"num_processes": 2},
-                    },
-                },
-                "convert": {"writer": "ffmpeg", "keep_audio": True},
-                "output": "output",
-                "teardown": "never",
-            },
-            sort_keys=False,
-        )
+        yaml.safe_dump(testbed_job("e2e-cpu", host.job_target(), ITERATIONS), sort_keys=False)
     )
     job = faceswap_oci.load_job(job_file)
     seen: list[ev.Event] = []
@@ -141,3 +118,33 @@ def test_second_run_changes_nothing_and_moves_nothing(finished: Any) -> None:
     assert again.phases_run == ()
     assert again.changed == 0
     assert video.stat().st_mtime_ns == before
+
+
+def test_forced_rerun_of_every_phase_changes_nothing(finished: Any) -> None:
+    """Every phase playbook again on the finished job: 0 changed tasks, nothing transferred."""
+    job, _, _, folder = finished
+    video = job.output_dir / "e2e-cpu.mp4"
+    before = video.stat().st_mtime_ns
+    seen: list[ev.Event] = []
+    again = faceswap_oci.run(
+        job, state_root=folder / "state", from_phase="setup", on_event=seen.append
+    )
+    assert again.ok, again.error
+    assert again.phases_run == ("setup", "upload", "extract", "train", "convert", "fetch")
+    done = [e for e in seen if isinstance(e, ev.TaskDone)]
+    changed = [e.task for e in done if e.status is ev.TaskStatus.CHANGED]
+    assert changed == [] and again.changed == 0
+    (upload,) = [e for e in seen if isinstance(e, ev.Report) and e.report == "upload"]
+    assert upload.data["files_transferred"] == 0
+    assert video.stat().st_mtime_ns == before
+
+
+def test_a_deleted_output_is_fetched_again(finished: Any) -> None:
+    job, _, _, folder = finished
+    video = job.output_dir / "e2e-cpu.mp4"
+    manifest = json.loads((job.output_dir / "e2e-cpu.manifest.json").read_text())
+    video.unlink()
+    again = faceswap_oci.run(job, state_root=folder / "state")
+    assert again.ok, again.error
+    assert again.phases_run == ("fetch",)
+    assert sha256(video) == manifest["output"]["sha256"]

@@ -1,5 +1,6 @@
 """ansible-test sanity (the tests that run offline) over the OCI modules, module_utils, doc
-fragment and inventory plugin, in a copy laid out as ansible_collections/faceswap_oci/core."""
+fragment and inventory plugin, and the upload's media_push action and sha256sums module, in a
+copy laid out as ansible_collections/faceswap_oci/core."""
 
 from __future__ import annotations
 
@@ -24,8 +25,11 @@ def test_ansible_test_sanity(tmp_path: Path) -> None:
         ("module_utils", "oci_*.py"),
         ("doc_fragments", "oci.py"),
         ("inventory", "oci_job.py"),
+        ("modules", "media_push.py"),
+        ("modules", "sha256sums.py"),
+        ("action", "media_push.py"),
     ]:
-        (coll / "plugins" / sub).mkdir()
+        (coll / "plugins" / sub).mkdir(exist_ok=True)
         for f in (ROOT / "plugins" / sub).glob(pattern):
             shutil.copy(f, coll / "plugins" / sub)
     args = [str(Path(sys.executable).parent / "ansible-test"), "sanity", "--python", "3.11"]

@@ -33,6 +33,32 @@ RECAP_RE = re.compile(
 )
 
 
+def testbed_job(name: str, target: dict[str, Any], iterations: int) -> dict[str, Any]:
+    """A whole job on a test-bed host: the demo clips, weight-free extract, a lean CPU train
+    (the e2e test and benchmarks/rerun.py)."""
+    return {
+        "name": name,
+        "consent": CONSENT,
+        "target": target,
+        "inputs": {"a": "demo/a.mp4", "b": "demo/b.mp4", "demo": True},
+        "faceswap": {"backend": "cpu"},
+        "extract": {"detector": "file", "aligner": "file", "size": 256},
+        "train": {
+            "batch_size": 4,
+            "save_every": 10,
+            "stop": {"iterations": iterations, "hours": 0.5},
+            "config": {
+                "global.optimizer": {"save_optimizer": "never"},
+                "model.original": {"lowmem": True},
+                "trainer.loader": {"num_processes": 2},
+            },
+        },
+        "convert": {"writer": "ffmpeg", "keep_audio": True},
+        "output": "output",
+        "teardown": "never",
+    }
+
+
 def missing_faceswap(root: Path | None = None) -> tuple[Path, str | None]:
     """The host root with an installed Faceswap, and why it can't be used (None: it can)."""
     root = root or Path(os.environ.get("FSOCI_FACESWAP_ROOT") or DEFAULT_ROOT)

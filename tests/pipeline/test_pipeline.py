@@ -109,9 +109,10 @@ def test_face_counts_reported(finished_job: tuple[Job, dict[str, PhaseRun]]) -> 
     _, runs = finished_job
     faces = {e["side"]: e["count"] for e in runs["extract"].events("faces")}
     assert faces == {"a": FRAMES, "b": FRAMES}
-    uploads = runs["upload"].events("upload")
-    assert {e["side"] for e in uploads} == {"a", "b"}
-    assert all(e["bytes_sent"] > 0 for e in uploads)
+    (upload,) = runs["upload"].events("upload")
+    assert set(upload["sides"]) == {"a", "b"}
+    assert all(side["bytes_sent"] > 0 for side in upload["sides"].values())
+    assert upload["verified"] is True
 
 
 def test_second_run_changes_nothing(finished_job: tuple[Job, dict[str, PhaseRun]]) -> None:

@@ -493,6 +493,14 @@ class Testbed:
         tmp.write_text(json.dumps(data, indent=2))
         tmp.replace(path)
 
+    def link_of(self, name: str) -> str:
+        """The host's veth on this machine's side: its egress is the traffic to the host
+        (benchmarks shape it with ``tc`` to model a slower link)."""
+        data = self._read_state(name)
+        if data is None:
+            raise TestbedError(f"no test host named {name!r}")
+        return str(data["veth"])
+
     def host_names(self) -> list[str]:
         if not self.hosts_dir.is_dir():
             return []
