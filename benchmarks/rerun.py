@@ -31,7 +31,7 @@ import faceswap_oci  # noqa: E402
 from faceswap_oci import cache  # noqa: E402
 from faceswap_oci import events as ev  # noqa: E402
 from faceswap_oci.spec import DEFAULT_FACESWAP_REF  # noqa: E402
-from tests.pipeline.jobs import testbed_job  # noqa: E402
+from tests.pipeline.jobs import e2e_job_spec  # noqa: E402
 from tests.testbed.core import Testbed, TestbedError  # noqa: E402
 
 
@@ -54,7 +54,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="fsoci-rerun-") as tmp:
         folder = Path(tmp)
         job_file = folder / "job.yml"
-        spec = testbed_job("bench-rerun", host.job_target(), args.iterations)
+        spec = e2e_job_spec("bench-rerun", host.job_target(), args.iterations)
         job_file.write_text(yaml.safe_dump(spec, sort_keys=False))
         job = faceswap_oci.load_job(job_file)
         state = folder / "state"
@@ -105,9 +105,7 @@ def main() -> int:
         print(
             f"second run of a finished job: median {statistics.median(plain):.2f} s   goal < 15 s"
         )
-        print(
-            f"forced re-run of every phase (0 changed): median {statistics.median(forced):.1f} s"
-        )
+        print(f"forced re-run of every phase (0 changed): median {statistics.median(forced):.1f} s")
     Testbed().down([args.host])
     return 0
 

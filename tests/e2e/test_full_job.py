@@ -23,7 +23,7 @@ import faceswap_oci
 from faceswap_oci import cache
 from faceswap_oci import events as ev
 from faceswap_oci.spec import CONSENT_TEXT, DEFAULT_FACESWAP_REF
-from tests.pipeline.jobs import ffprobe, sha256, testbed_job
+from tests.pipeline.jobs import e2e_job_spec, ffprobe, sha256
 
 pytestmark = [pytest.mark.testbed, pytest.mark.faceswap, pytest.mark.slow]
 
@@ -51,7 +51,7 @@ def finished(
     folder = tmp_path_factory.mktemp("e2e")
     job_file = folder / "job.yml"
     job_file.write_text(
-        yaml.safe_dump(testbed_job("e2e-cpu", host.job_target(), ITERATIONS), sort_keys=False)
+        yaml.safe_dump(e2e_job_spec("e2e-cpu", host.job_target(), ITERATIONS), sort_keys=False)
     )
     job = faceswap_oci.load_job(job_file)
     seen: list[ev.Event] = []

@@ -33,7 +33,7 @@ RECAP_RE = re.compile(
 )
 
 
-def testbed_job(name: str, target: dict[str, Any], iterations: int) -> dict[str, Any]:
+def e2e_job_spec(name: str, target: dict[str, Any], iterations: int) -> dict[str, Any]:
     """A whole job on a test-bed host: the demo clips, weight-free extract, a lean CPU train
     (the e2e test and benchmarks/rerun.py)."""
     return {
