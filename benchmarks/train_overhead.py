@@ -139,7 +139,9 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--iterations", type=int, default=20)
     parser.add_argument("--warmup", type=int, default=3)
-    parser.add_argument("--poll-delay", type=int, default=5, help="seconds between polls")
+    parser.add_argument(
+        "--poll-delay", type=int, default=30, help="seconds between polls (the role's default)"
+    )
     parser.add_argument("--root", type=Path, default=None, help="host root with Faceswap")
     args = parser.parse_args()
     root, why = missing_faceswap(args.root)

@@ -247,6 +247,8 @@ class Runner:
             "ANSIBLE_SSH_ARGS": "-o ControlMaster=auto -o ControlPersist=60s",
             "ANSIBLE_LOCAL_TEMP": str(self.state.path / "tmp"),
             "ANSIBLE_CALLBACK_RESULT_FORMAT": "yaml",
+            # 1 ms by default: a few % of a core through hours of training polls
+            "ANSIBLE_INTERNAL_POLL_INTERVAL": "0.05",
             # ansible-playbook of the Python running faceswap-oci, even when its venv is not
             # activated.
             "PATH": os.pathsep.join(
