@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from faceswap_oci.errors import StateError
+from faceswap_oci.errors import PhaseFailed, StateError
 from faceswap_oci.events import Event, Report
 from faceswap_oci.runner import PHASES, EventCallback, JobResult, Runner
 from faceswap_oci.spec import Job, load_job
@@ -161,20 +161,28 @@ def run(
 def down(
     job: Job, *, on_event: EventCallback | None = None, state_root: Path | None = None
 ) -> JobResult:
-    """Remove every cloud resource the job created (found by tag; no state needed)."""
+    """Stop what the job runs: on OCI remove every cloud resource it created (found by tag;
+    no state needed); on ssh and local targets make its training save the model and stop
+    (a later :func:`run` resumes it)."""
     runner = Runner(job, state_root=state_root, on_event=on_event)
-    if runner.kind != "oci":
-        return JobResult(
-            name=job.name,
-            status="successful",
-            state_dir=runner.state.path,
-            phases_run=(),
-            phases_skipped=("teardown",),
-            changed=0,
-            output_dir=job.output_dir,
-            error=None,
-        )
-    return runner.run(only="teardown", teardown=False)
+    if runner.kind == "oci":
+        return runner.run(only="teardown", teardown=False)
+    status, error, changed = "successful", None, 0
+    try:
+        changed = runner.run_phase("stop", stamp=False, cancellable=False)
+    except PhaseFailed as exc:
+        status, error = "failed", str(exc)
+    runner.state.set_status("stopped" if status == "successful" else "failed", "stop", error=error)
+    return JobResult(
+        name=job.name,
+        status=status,
+        state_dir=runner.state.path,
+        phases_run=("stop",),
+        phases_skipped=(),
+        changed=changed,
+        output_dir=job.output_dir,
+        error=error,
+    )
 
 
 def job_states(state_root: Path | None = None) -> list[tuple[StateDir, dict[str, Any]]]:

@@ -245,12 +245,17 @@ def down(
     state_dir: StateRoot = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON event per line.")] = False,
 ) -> None:
-    """Tear down every cloud resource the job created (found by its tag)."""
+    """Stop the job: on OCI tear down every cloud resource it created (found by its tag); on
+    ssh and local targets make its training save the model and stop (`run` resumes it)."""
     job = _guard(lambda: load_job(job_file))
     with _Display(as_json) as display:
         result = _guard(lambda: api.down(job, on_event=display, state_root=state_dir))
-    if job.spec.target.kind != "oci" and not as_json:
-        out.print(f"target kind {job.spec.target.kind!r} creates no cloud resources; nothing to do")
+    if job.spec.target.kind != "oci" and not as_json and result.ok:
+        out.print(
+            "training saved and stopped; `faceswap-oci run` resumes it"
+            if result.changed
+            else "no training of this job was running; nothing to stop"
+        )
     elif not as_json:
         _summarise(result, as_json)
     if not result.ok:

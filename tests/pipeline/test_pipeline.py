@@ -193,3 +193,45 @@ def test_reattach_sigint_stop_and_resume(
         assert len(job.train_state()["sessions"]) == 2
     finally:
         job.cleanup()
+
+
+def test_stop_on_request_saves_and_the_next_run_resumes(
+    extracted_job: tuple[Job, dict[str, PhaseRun]], pipeline_root: Path, tmp_path: Path
+) -> None:
+    """`faceswap-oci down` on ssh/local (playbooks/stop.yml): one SIGINT, the model is saved,
+    the supervisor is gone; the next train phase resumes from the saved iterations."""
+    source, _ = extracted_job
+    job = new_job(
+        pipeline_root, tmp_path / "stop", Path(source.spec["inputs"]["a"]).parent, "stop", 0
+    )
+    job.job_dir.mkdir(parents=True)
+    for side in ("faces_a", "faces_b"):
+        shutil.copytree(source.job_dir / side, job.job_dir / side)
+    job.spec["train"]["stop"] = {"iterations": None, "hours": 1.0, "plateau_saves": None}
+    try:
+        idle = job.run("stop")
+        assert idle.rc == 0 and idle.changed == 0, idle.output[-3000:]
+
+        controller = job.start("train")
+        wait_for(lambda: job.supervisor_pid() is not None, 120, "the training supervisor")
+        out = job.job_dir / "logs" / "train.out"
+        wait_for(lambda: "Loss A" in out.read_text(errors="replace"), 300, "a first loss line")
+        Job.kill(controller)
+
+        stop = job.run("stop")
+        assert stop.rc == 0, stop.output[-4000:]
+        assert stop.changed == 1
+        (report,) = stop.events("train_stopped")
+        assert report["was_running"] is True
+        assert job.supervisor_pid() is None
+        exit_info = json.loads((job.job_dir / "logs" / "train.exit.json").read_text())
+        assert exit_info["rc"] == 0  # Faceswap saved and exited cleanly
+        saved = job.train_state()["iterations"]
+        assert saved >= 1 and report["iterations"] == saved
+
+        job.spec["train"]["stop"] = {"iterations": saved + 2, "hours": None, "plateau_saves": None}
+        run = job.run("train")
+        assert run.rc == 0, run.output[-4000:]
+        assert job.train_state()["iterations"] == saved + 2
+    finally:
+        job.cleanup()

@@ -94,3 +94,18 @@ def test_failed_phase_reports_task_and_log(xdg: Path, job_file: Callable[..., Pa
     assert any(isinstance(e, ev.JobFailed) for e in failures)
     assert runner.state.stamp("setup") is None
     assert runner.state.status()["state"] == "failed"
+
+
+def test_down_on_local_runs_the_stop_playbook(xdg: Path, job_file: Callable[..., Path]) -> None:
+    """`down` on a non-cloud target stops the job's training (none here: nothing changes);
+    tests/pipeline stops a real one."""
+    job = faceswap_oci.load_job(job_file("down"))
+    seen: list[ev.Event] = []
+    result = faceswap_oci.down(job, on_event=seen.append)
+    assert result.ok, result.error
+    assert result.phases_run == ("stop",) and result.changed == 0
+    started = [e for e in seen if isinstance(e, ev.PhaseStarted)]
+    assert [e.playbook.rsplit("/", 1)[-1] for e in started] == ["stop.yml"]
+    (report,) = [e for e in seen if isinstance(e, ev.Report) and e.report == "train_stopped"]
+    assert report.data["was_running"] is False
+    assert faceswap_oci.runner.Runner(job).state.status()["state"] == "stopped"

@@ -331,6 +331,7 @@ def cmd_poll(job: Job) -> int:
             state = "running" if LOSS_RE.search(text) else "starting"
     else:
         exit_info = _read_json(job.exitfile)
+        requested = reason
         reason = criterion_met(job, state_iters)
         if exit_info is not None and int(exit_info.get("rc", 1)) != 0:
             state = "failed"
@@ -341,6 +342,7 @@ def cmd_poll(job: Job) -> int:
             )
         else:
             state = "stopped"
+            reason = requested  # e.g. "stopped by request" (faceswap-oci down)
     info["iteration"] = max(int(info["iteration"] or 0), state_iters)
     progress = {"phase": "train", **info, "state": state, "target": target or None}
     progress["model_iterations"] = state_iters
@@ -358,9 +360,27 @@ def cmd_status(job: Job) -> int:
     return 0
 
 
+def cmd_stop(job: Job, timeout: float) -> int:
+    """Ask a running training to save and stop (one SIGINT, as `systemctl stop` sends) and
+    wait until it has; the next start resumes from the saved model."""
+    pid = job.alive_pid()
+    if pid is not None:
+        _request_stop(job, pid, "stopped by request")
+    deadline = time.monotonic() + timeout
+    while pid is not None and job.alive_pid() is not None and time.monotonic() < deadline:
+        time.sleep(0.5)
+    still = job.alive_pid() is not None
+    report = {"was_running": pid is not None, "running": still, "iterations": job.iterations()}
+    print(json.dumps({"fsoci_stop": report}, sort_keys=True))
+    return 1 if still else 0
+
+
 def main(argv: list[str]) -> int:
+    if len(argv) == 4 and argv[1] == "stop":
+        return cmd_stop(Job(argv[2]), float(argv[3]))
     if len(argv) != 3 or argv[1] not in ("run", "start", "status", "poll"):
-        print(f"usage: {argv[0]} run|start|status|poll CONFIG", file=sys.stderr)
+        usage = "run|start|status|poll CONFIG | stop CONFIG SECONDS"
+        print(f"usage: {argv[0]} {usage}", file=sys.stderr)
         return 2
     job = Job(argv[2])
     if argv[1] == "run":
