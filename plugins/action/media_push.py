@@ -11,7 +11,6 @@ costs a module round trip each, seconds in all, which is most of the time of a s
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shlex
 import shutil
@@ -24,6 +23,7 @@ from typing import Any
 from ansible.errors import AnsibleActionFail
 from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.action import ActionBase
+from ansible_collections.faceswap_oci.core.plugins.module_utils.digests import sha256_and_size
 
 RSYNC_BASE = [
     "rsync",
@@ -57,26 +57,10 @@ SIDECAR_SUFFIX = "_alignments.json"
 
 
 def sha256_of(path: str) -> str:
-    """The controller's digest: a file's sha256, or a folder's files' in sorted order with
-    their relative names (faceswap_oci.state and faceswap_oci.core.sha256sums agree)."""
-    sha = hashlib.sha256()
-    if os.path.isdir(path):
-        found = []
-        for top, _dirs, names in os.walk(path, followlinks=True):
-            for name in names:
-                full = os.path.join(top, name)
-                if os.path.isfile(full):
-                    found.append((os.path.relpath(full, path), full))
-        files = sorted(found, key=lambda item: item[0].split(os.sep))
-    else:
-        files = [("", path)]
-    for rel, full in files:
-        if rel:
-            sha.update(rel.encode() + b"\0")
-        with open(full, "rb") as handle:
-            while chunk := handle.read(1 << 20):
-                sha.update(chunk)
-    return sha.hexdigest()
+    found = sha256_and_size(path)
+    if found is None:
+        raise AnsibleActionFail(f"{path} vanished from the controller during the upload")
+    return found[0]
 
 
 def sidecar_of(path: str) -> str:

@@ -58,42 +58,17 @@ files:
       size: 1048576
 """
 
-import hashlib  # noqa: E402
 import os  # noqa: E402
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
-
-BLOCK = 1 << 20
-
-
-def _files_of(path: str) -> list[tuple[str, str]]:
-    """(relative name, absolute path) of a folder's files, sorted part by part."""
-    found = []
-    for top, _dirs, names in os.walk(path, followlinks=True):
-        for name in names:
-            full = os.path.join(top, name)
-            if os.path.isfile(full):
-                found.append((os.path.relpath(full, path), full))
-    return sorted(found, key=lambda item: item[0].split(os.sep))
+from ansible_collections.faceswap_oci.core.plugins.module_utils.digests import (  # noqa: E402
+    sha256_and_size,
+)
 
 
 def digest(path: str) -> dict[str, object]:
-    if not os.path.exists(path):
-        return {"sha256": None, "size": None}
-    sha = hashlib.sha256()
-    size = 0
-    is_dir = os.path.isdir(path)
-    for rel, full in _files_of(path) if is_dir else [("", path)]:
-        if is_dir:
-            sha.update(rel.encode() + b"\0")
-        with open(full, "rb") as handle:
-            while True:
-                chunk = handle.read(BLOCK)
-                if not chunk:
-                    break
-                sha.update(chunk)
-                size += len(chunk)
-    return {"sha256": sha.hexdigest(), "size": size}
+    found = sha256_and_size(path)
+    return {"sha256": found[0], "size": found[1]} if found else {"sha256": None, "size": None}
 
 
 def main() -> None:

@@ -27,6 +27,7 @@ def test_ansible_test_sanity(tmp_path: Path) -> None:
         ("inventory", "oci_job.py"),
         ("modules", "media_push.py"),
         ("modules", "sha256sums.py"),
+        ("module_utils", "digests.py"),
         ("action", "media_push.py"),
     ]:
         (coll / "plugins" / sub).mkdir(exist_ok=True)

@@ -149,17 +149,21 @@ def wait_for(predicate: Any, timeout: float, what: str) -> None:
     raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
-def test_reattach_sigint_stop_and_resume(
-    extracted_job: tuple[Job, dict[str, PhaseRun]], pipeline_root: Path, tmp_path: Path
-) -> None:
-    source, _ = extracted_job
+def job_with_faces(source: Job, pipeline_root: Path, tmp_path: Path, suffix: str) -> Job:
+    """A new job that reuses a finished extraction's faces (the test is about training)."""
     job = new_job(
-        pipeline_root, tmp_path / "attach", Path(source.spec["inputs"]["a"]).parent, "attach", 0
+        pipeline_root, tmp_path / suffix, Path(source.spec["inputs"]["a"]).parent, suffix, 0
     )
-    # Reuse the finished job's faces: this test is about the training service.
     job.job_dir.mkdir(parents=True)
     for side in ("faces_a", "faces_b"):
         shutil.copytree(source.job_dir / side, job.job_dir / side)
+    return job
+
+
+def test_reattach_sigint_stop_and_resume(
+    extracted_job: tuple[Job, dict[str, PhaseRun]], pipeline_root: Path, tmp_path: Path
+) -> None:
+    job = job_with_faces(extracted_job[0], pipeline_root, tmp_path, "attach")
     job.spec["train"]["stop"] = {"iterations": None, "hours": 0.015, "plateau_saves": None}
     try:
         controller = job.start("train")
@@ -200,13 +204,7 @@ def test_stop_on_request_saves_and_the_next_run_resumes(
 ) -> None:
     """`faceswap-oci down` on ssh/local (playbooks/stop.yml): one SIGINT, the model is saved,
     the supervisor is gone; the next train phase resumes from the saved iterations."""
-    source, _ = extracted_job
-    job = new_job(
-        pipeline_root, tmp_path / "stop", Path(source.spec["inputs"]["a"]).parent, "stop", 0
-    )
-    job.job_dir.mkdir(parents=True)
-    for side in ("faces_a", "faces_b"):
-        shutil.copytree(source.job_dir / side, job.job_dir / side)
+    job = job_with_faces(extracted_job[0], pipeline_root, tmp_path, "stop")
     job.spec["train"]["stop"] = {"iterations": None, "hours": 1.0, "plateau_saves": None}
     try:
         idle = job.run("stop")
