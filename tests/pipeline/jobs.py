@@ -75,8 +75,8 @@ def missing_faceswap(root: Path | None = None) -> tuple[Path, str | None]:
 
 
 def ffprobe(path: Path) -> dict[str, Any]:
-    """ffprobe's view of a media file: streams (type, counted frames, rate, duration) and the
-    container's duration and tags."""
+    """ffprobe's view of a media file: streams (type, counted frames, rate, size, duration) and
+    the container's duration and tags."""
     out = subprocess.run(
         [
             "ffprobe",
@@ -84,7 +84,8 @@ def ffprobe(path: Path) -> dict[str, Any]:
             "error",
             "-count_frames",
             "-show_entries",
-            "stream=codec_type,nb_read_frames,r_frame_rate,duration:format=duration:format_tags",
+            "stream=codec_type,nb_read_frames,r_frame_rate,width,height,duration"
+            ":format=duration:format_tags",
             "-of",
             "json",
             str(path),

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from faceswap_oci.demo import face_landmarks, make_demo_inputs
+from tests.pipeline.jobs import ffprobe
 
 pytestmark = pytest.mark.skipif(
     shutil.which("ffmpeg") is None or shutil.which("ffprobe") is None,
@@ -18,23 +18,7 @@ pytestmark = pytest.mark.skipif(
 
 
 def _streams(video: Path) -> list[dict[str, str]]:
-    out = subprocess.run(
-        [
-            "ffprobe",
-            "-v",
-            "error",
-            "-count_frames",
-            "-show_entries",
-            "stream=codec_type,nb_read_frames,width,height,duration",
-            "-of",
-            "json",
-            str(video),
-        ],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    streams: list[dict[str, str]] = json.loads(out)["streams"]
+    streams: list[dict[str, str]] = ffprobe(video)["streams"]
     return streams
 
 
