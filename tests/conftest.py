@@ -1,3 +1,79 @@
-"""Shared pytest configuration: plugins every test directory may use."""
+"""Shared pytest configuration: plugins and the session-wide installed hosts.
 
-pytest_plugins = ["tests.testbed.fixtures"]
+Tests that need Faceswap installed share one install of each kind per run:
+
+- ``faceswap_image``: the "Faceswap installed" test-bed layer (:mod:`tests.hostimage`), made by
+  one real `setup` on a plain host; ``installed_host`` is a host booted on it (session-wide;
+  tests that change a host beyond a job of their own boot their own with
+  ``testbed.up(1, layer=faceswap_image.layer)``).
+- ``xdg`` and ``job_file``: isolated XDG folders and small job files for API tests.
+- ``local_faceswap``: Faceswap installed by the `faceswap` role on this machine (the ``local``
+  target's layout: no become, the invoking user), under a scratch root in /var/tmp removed at
+  the end of the session.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from faceswap_oci.spec import CONSENT_TEXT
+from tests.hostimage import Image, ensure_image, reuse_wanted
+from tests.testbed import Host
+
+pytest_plugins = ["tests.ci_policy", "tests.testbed.fixtures", "tests.faceswap.local"]
+
+SESSION_START = time.time()
+
+
+@pytest.fixture(scope="session")
+def faceswap_image(testbed: object) -> Image:
+    """The installed-host layer, built once per run (``FSOCI_TESTBED_REUSE_LAYERS=1`` keeps a
+    matching one from an earlier run)."""
+    return ensure_image(testbed, since=None if reuse_wanted() else SESSION_START)
+
+
+@pytest.fixture(scope="session")
+def installed_host(testbed: object, faceswap_image: Image) -> Host:
+    """A host booted on the installed-host layer, shared by the session."""
+    host: Host = testbed.up(1, layer=faceswap_image.layer)[0]  # type: ignore[attr-defined]
+    return host
+
+
+@pytest.fixture
+def xdg(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Point the state, data and cache dirs of faceswap-oci at a temporary folder."""
+    for var, sub in (
+        ("XDG_STATE_HOME", "state"),
+        ("XDG_DATA_HOME", "data"),
+    ):
+        monkeypatch.setenv(var, str(tmp_path / sub))
+    return tmp_path
+
+
+@pytest.fixture
+def job_file(tmp_path: Path) -> Callable[..., Path]:
+    """Write a job file (with two small input files) and return its path."""
+
+    def make(name: str = "wrap", target: dict[str, Any] | None = None, **extra: Any) -> Path:
+        folder = tmp_path / f"job-{name}"
+        folder.mkdir(exist_ok=True)
+        (folder / "a.mp4").write_bytes(b"A" * 4096)
+        (folder / "b.mp4").write_bytes(b"B" * 4096)
+        data: dict[str, Any] = {
+            "name": name,
+            "consent": CONSENT_TEXT,
+            "target": target or {"kind": "local"},
+            "inputs": {"a": "a.mp4", "b": "b.mp4"},
+        }
+        data.update(extra)
+        path = folder / "job.yml"
+        path.write_text(yaml.safe_dump(data, sort_keys=False))
+        return path
+
+    return make

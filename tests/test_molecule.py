@@ -1,7 +1,9 @@
 """The Molecule way in: every role scenario under molecule/ passes `molecule test`.
 
 Each scenario boots its own test-bed host (create), converges, checks idempotence (0 changed),
-verifies with testinfra and destroys the host.
+verifies with testinfra and destroys the host. Scenarios whose platform says
+``image: faceswap-installed`` boot on this run's "Faceswap installed" layer (tests/hostimage.py),
+handed to Molecule as ``$FSOCI_TESTBED_LAYER``.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.testbed.fixtures import unavailable
 
@@ -27,13 +30,16 @@ SCENARIOS = sorted(
 @pytest.mark.testbed
 @pytest.mark.slow
 @pytest.mark.parametrize("scenario", SCENARIOS)
-def test_molecule_scenario(scenario: str, testbed: object) -> None:
+def test_molecule_scenario(scenario: str, testbed: object, request: pytest.FixtureRequest) -> None:
     del testbed  # the fixture checks (once) that hosts can run here
     bindir = str(Path(sys.executable).parent)
     if shutil.which("molecule", path=bindir) is None:
         unavailable(f"molecule is not installed next to {sys.executable}")
     env = dict(os.environ, PATH=os.pathsep.join([bindir, os.environ.get("PATH", "")]))
     env.pop("ANSIBLE_CONFIG", None)
+    config = yaml.safe_load((ROOT / "molecule" / scenario / "molecule.yml").read_text())
+    if any(p.get("image") == "faceswap-installed" for p in config.get("platforms", [])):
+        env["FSOCI_TESTBED_LAYER"] = request.getfixturevalue("faceswap_image").layer
     proc = subprocess.run(
         [f"{bindir}/molecule", "test", "-s", scenario],
         cwd=ROOT,

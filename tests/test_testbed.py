@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.testbed import Host, Testbed, ansible_inventory
+from tests.testbed import Host, Testbed, TestbedError, ansible_inventory
 from tests.testbed.fixtures import SessionTestbed, unavailable
 
 REPO = Path(__file__).resolve().parents[1]
@@ -122,6 +122,48 @@ def test_three_hosts_run_a_play_and_leave_nothing_behind(
         assert testbed.testbed.bridge not in links
         assert not [n for n in netns if n.startswith(testbed.testbed.netns_prefix)]
         assert testbed.testbed.status()["proxy"] is None
+
+
+@pytest.mark.testbed
+def test_a_captured_layer_starts_new_hosts_with_its_changes_and_their_own_identity(
+    testbed: SessionTestbed,
+) -> None:
+    bed = testbed.testbed
+    layer = f"t{os.getpid()}-layer"
+    (builder,) = testbed.up(1)
+    builder_key = builder.ssh("cat /etc/ssh/ssh_host_ed25519_key.pub").stdout
+    builder.ssh(
+        "echo kept > /opt/marker && rm /etc/motd && mkdir -p /srv/deep/dir && "
+        "echo nested > /srv/deep/dir/file && systemctl enable --quiet ssh"
+    )
+    try:
+        testbed.capture(builder, layer)
+        assert bed.describe(builder.name) is None  # the builder is gone, its changes kept
+        assert layer in bed.layers()
+        hosts = testbed.up(2, layer=layer)
+        for host in hosts:
+            assert host.ssh("hostname").stdout.strip() == host.name
+            assert host.ssh("cat /opt/marker /srv/deep/dir/file").stdout.split() == [
+                "kept",
+                "nested",
+            ]
+            # A file the builder deleted stays deleted (the layer's whiteout is honoured).
+            assert host.ssh("test -e /etc/motd", check=False).returncode == 1
+            assert host.ssh("cat /etc/ssh/ssh_host_ed25519_key.pub").stdout != builder_key
+            assert (bed.describe(host.name) or {}).get("layer") == layer
+        ids = {h.ssh("cat /etc/machine-id").stdout for h in hosts}
+        assert len(ids) == 2
+        # A host's writes land in its own upper layer, not in the shared one.
+        hosts[0].ssh("echo mine > /opt/marker")
+        assert hosts[1].ssh("cat /opt/marker").stdout.strip() == "kept"
+        with pytest.raises(TestbedError, match="in use by"):
+            bed.drop_layer(layer)
+        testbed.down(hosts)
+    finally:
+        bed.drop_layer(layer)
+    assert layer not in bed.layers()
+    with pytest.raises(TestbedError, match="no layer"):
+        bed.up(["never"], layer=layer)
 
 
 def _proxy_processes(bed: Testbed) -> list[str]:

@@ -1,18 +1,17 @@
 """End to end through the wrapper: one `faceswap_oci.run` of a whole job on a booted test host.
 
 The real thing at every step: the `ssh` target on a booted Debian host, the setup phase
-installing the pinned Faceswap from the controller's source and wheel caches, the real Faceswap
-extracting, training (as a service) and converting on the CPU with the synthetic demo clips, and
-the results fetched back with checksums. Skips (with the reason) where the Faceswap source cache
-does not hold the pinned commit: GitHub is out of reach here, so the cache is filled from a local
-clone (`faceswap-oci source add <path>`).
+(on the session's installed-host image, ``installed_host``: the same `setup` made that image on a
+plain host, see tests/hostimage.py and tests/test_hostimage.py, so here it is the re-run that
+finds Faceswap installed), the real Faceswap extracting, training (as a service) and converting
+on the CPU with the synthetic demo clips, and the results fetched back with checksums. The
+Faceswap source cache must hold the pinned commit (`faceswap-oci source add <path>`).
 """
 
 from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +19,8 @@ import pytest
 import yaml
 
 import faceswap_oci
-from faceswap_oci import cache
 from faceswap_oci import events as ev
-from faceswap_oci.spec import CONSENT_TEXT, DEFAULT_FACESWAP_REF
+from faceswap_oci.spec import CONSENT_TEXT
 from tests.pipeline.jobs import e2e_job_spec, ffprobe, sha256
 
 pytestmark = [pytest.mark.testbed, pytest.mark.faceswap, pytest.mark.slow]
@@ -31,23 +29,11 @@ ITERATIONS = 20
 
 
 @pytest.fixture(scope="module")
-def source_commit() -> str:
-    try:
-        return cache.resolve_ref(DEFAULT_FACESWAP_REF)
-    except cache.CacheError as exc:
-        pytest.skip(f"Faceswap source cache lacks the pinned commit: {exc}")
-    raise AssertionError("unreachable")
-
-
-@pytest.fixture(scope="module")
 def finished(
-    source_commit: str,
-    testbed_hosts: Callable[[int], list[Any]],
-    tmp_path_factory: pytest.TempPathFactory,
+    installed_host: Any, tmp_path_factory: pytest.TempPathFactory
 ) -> tuple[faceswap_oci.Job, faceswap_oci.JobResult, list[ev.Event], Path]:
-    if shutil.which("ffprobe") is None:
-        pytest.skip("ffprobe not on PATH (apt-get install ffmpeg)")
-    host = testbed_hosts(1)[0]
+    assert shutil.which("ffprobe"), "ffprobe not on PATH (apt-get install ffmpeg)"
+    host = installed_host
     folder = tmp_path_factory.mktemp("e2e")
     job_file = folder / "job.yml"
     job_file.write_text(

@@ -1,40 +1,20 @@
-"""Shared fixtures for the tests that install the real Faceswap with the `faceswap` role.
+"""Shared fixtures for the tests that run the `faceswap` role on test-bed hosts.
 
-They need the controller's Faceswap source cache (``faceswap-oci source add <clone>``) and skip
-with the reason where it is empty. Wheel sets come from ``faceswap_oci.cache.ensure_wheels``.
+The pinned commit, the CPU wheel set and the session's local install come from the plugin
+:mod:`tests.faceswap.local` (loaded by ``tests/conftest.py``); an empty Faceswap source cache
+fails there with the command that fills it.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from faceswap_oci import cache
 from tests.faceswap.playbook import PREPARE_PLAY, ROLE_PLAY, PlaybookResult, run_playbook
 from tests.testbed import Host
-
-
-@pytest.fixture(scope="session")
-def faceswap_commit() -> str:
-    """The pinned commit (``$FSOCI_FACESWAP_REF``, default master) from the source cache."""
-    ref = os.environ.get("FSOCI_FACESWAP_REF") or "master"
-    try:
-        return cache.resolve_ref(ref)
-    except cache.CacheError as exc:
-        pytest.skip(f"Faceswap source cache has no {ref!r}: {exc}")
-
-
-@pytest.fixture(scope="session")
-def cpu_wheels(faceswap_commit: str) -> cache.WheelSet:
-    """The CPU wheel set for Python 3.11 on manylinux x86_64 (Debian 12 test hosts)."""
-    try:
-        return cache.ensure_wheels(faceswap_commit, "cpu", "3.11", "manylinux_2_28_x86_64")
-    except cache.CacheError as exc:
-        pytest.skip(f"CPU wheel set unavailable: {exc}")
 
 
 @pytest.fixture(scope="session")

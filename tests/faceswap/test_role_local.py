@@ -1,107 +1,67 @@
 """The faceswap role on the `local` target: no become, the invoking user, the wheel set in place.
 
-Installs the real Faceswap and its CPU requirements (about 5.6 GB) under a scratch root in
-/var/tmp, checks an unchanged re-run changes nothing, that an unknown ini option is rejected
-against Faceswap's own defaults, and removes the scratch root.
+The session's install (``local_faceswap``, :mod:`tests.faceswap.local`: the real Faceswap and its
+CPU requirements, about 5.6 GB, under a scratch root in /var/tmp) is checked here: what the first
+run did, that an unchanged re-run and check mode change nothing, that a changed ini is predicted,
+and that an unknown ini option is rejected against Faceswap's own defaults. The pipeline tests
+then run their phases on the same install.
 """
 
 from __future__ import annotations
 
-import getpass
 import json
 import shutil
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from faceswap_oci import cache
-from tests.faceswap.conftest import RoleRunner
+from tests.faceswap.local import LocalInstall, run_local_role
 
 pytestmark = [pytest.mark.faceswap, pytest.mark.slow]
 
-PYTHON = "/usr/bin/python3"
-LOCAL = {
-    "all": {
-        "hosts": {
-            "local": {"ansible_connection": "local", "ansible_python_interpreter": PYTHON},
-        }
-    }
-}
 
-
-@pytest.fixture(scope="module")
-def scratch_root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    probe = subprocess.run(
-        [PYTHON, "-c", "import tkinter, venv, ensurepip"], capture_output=True, check=False
-    )
-    if probe.returncode != 0:
-        pytest.skip(f"{PYTHON} lacks tkinter or venv (install python3-tk python3-venv)")
-    if shutil.disk_usage("/var/tmp").free < 12 * 2**30:
-        pytest.skip("less than 12 GiB free in /var/tmp for a CPU install of Faceswap")
-    root = Path("/var/tmp") / f"fsoci-local-test-{tmp_path_factory.getbasetemp().name}"
-    yield root
-    shutil.rmtree(root, ignore_errors=True)
-
-
-def role_vars(root: Path, commit: str, wheels: cache.WheelSet, **more: object) -> dict[str, object]:
-    return {
-        "faceswap_root": str(root),
-        "faceswap_user": getpass.getuser(),
-        "faceswap_become": False,
-        "faceswap_commit": commit,
-        "faceswap_cache_dir": str(cache.cache_root()),
-        "faceswap_wheel_dir": str(wheels.path),
-        "faceswap_python": PYTHON,
-        "faceswap_ini_dir": str(root / "jobs/demo/config"),
-        "faceswap_ini": {"train": {"model.original": {"lowmem": True}}},
-        **more,
-    }
-
-
-def test_local_install_then_unchanged_rerun(
-    scratch_root: Path, run_role: RoleRunner, faceswap_commit: str, cpu_wheels: cache.WheelSet
-) -> None:
-    first = run_role(LOCAL, **role_vars(scratch_root, faceswap_commit, cpu_wheels))
-    assert first.rc == 0, first.output[-3000:]
+def test_local_install_then_unchanged_rerun(local_faceswap: LocalInstall, tmp_path: Path) -> None:
+    root, commit, wheels = local_faceswap.root, local_faceswap.commit, local_faceswap.wheels
+    first = local_faceswap.first
     assert first.changed.get("local", 0) > 0
     # On `local` the wheel set is used in place, not copied.
-    assert not (scratch_root / "wheels").exists()
-    smoke = json.loads((scratch_root / ".fsoci-smoke.json").read_text())
-    assert smoke["key"]["commit"] == faceswap_commit
+    assert not (root / "wheels").exists()
+    smoke = json.loads((root / ".fsoci-smoke.json").read_text())
+    assert smoke["key"]["commit"] == commit
     assert smoke["result"]["torch"].startswith("2.12.1")
     assert smoke["result"]["cuda_available"] is False
-    assert "lowmem = True" in (scratch_root / "jobs/demo/config/train.ini").read_text()
+    assert "lowmem = True" in (root / "jobs/demo/config/train.ini").read_text()
 
-    again = run_role(LOCAL, **role_vars(scratch_root, faceswap_commit, cpu_wheels))
+    again = run_local_role(tmp_path / "again", root, commit, wheels)
     assert again.rc == 0, again.output[-3000:]
     assert again.changed.get("local", 0) == 0
 
-    checked = run_role(LOCAL, check=True, **role_vars(scratch_root, faceswap_commit, cpu_wheels))
+    checked = run_local_role(tmp_path / "check", root, commit, wheels, check=True)
     assert checked.rc == 0, checked.output[-3000:]
     assert checked.changed.get("local", 0) == 0
 
     other = {"train": {"model.original": {"lowmem": False}}}
-    changed_ini = role_vars(scratch_root, faceswap_commit, cpu_wheels, faceswap_ini=other)
-    predicted = run_role(LOCAL, check=True, **changed_ini)
+    predicted = run_local_role(
+        tmp_path / "predict", root, commit, wheels, check=True, faceswap_ini=other
+    )
     assert predicted.rc == 0, predicted.output[-3000:]
     assert predicted.changed.get("local", 0) == 1
-    assert "lowmem = True" in (scratch_root / "jobs/demo/config/train.ini").read_text()
+    assert "lowmem = True" in (root / "jobs/demo/config/train.ini").read_text()
 
 
-def test_clone_mode_from_a_git_url(
-    scratch_root: Path, run_role: RoleRunner, faceswap_commit: str, cpu_wheels: cache.WheelSet
-) -> None:
+def test_clone_mode_from_a_git_url(local_faceswap: LocalInstall, tmp_path: Path) -> None:
     """`clone` mode: the host clones the URL (here the controller's mirror, as a file URL)."""
-    root = scratch_root.with_name(scratch_root.name + "-clone")
+    commit, wheels = local_faceswap.commit, local_faceswap.wheels
+    root = local_faceswap.root.with_name(local_faceswap.root.name + "-clone")
     try:
         more = {
             "faceswap_source_mode": "clone",
             "faceswap_git_url": cache.source_dir().as_uri(),
             "faceswap_ini": {},
         }
-        result = run_role(LOCAL, **role_vars(root, faceswap_commit, cpu_wheels, **more))
+        result = run_local_role(tmp_path / "clone", root, commit, wheels, **more)
         assert result.rc == 0, result.output[-3000:]
         head = subprocess.run(
             ["git", "-C", str(root / "faceswap"), "rev-parse", "HEAD"],
@@ -109,8 +69,8 @@ def test_clone_mode_from_a_git_url(
             text=True,
             check=True,
         ).stdout.strip()
-        assert head == faceswap_commit
-        again = run_role(LOCAL, **role_vars(root, faceswap_commit, cpu_wheels, **more))
+        assert head == commit
+        again = run_local_role(tmp_path / "again", root, commit, wheels, **more)
         assert again.rc == 0, again.output[-3000:]
         assert again.changed.get("local", 0) == 0
     finally:
@@ -118,13 +78,15 @@ def test_clone_mode_from_a_git_url(
 
 
 def test_unknown_ini_option_is_rejected_against_faceswap_defaults(
-    scratch_root: Path, run_role: RoleRunner, faceswap_commit: str, cpu_wheels: cache.WheelSet
+    local_faceswap: LocalInstall, tmp_path: Path
 ) -> None:
-    if not (scratch_root / "faceswap/config/train.ini").exists():
-        pytest.skip("needs the install made by test_local_install_then_unchanged_rerun")
     settings = {"train": {"model.original": {"lowmemory": True}}}
-    result = run_role(
-        LOCAL, **role_vars(scratch_root, faceswap_commit, cpu_wheels, faceswap_ini=settings)
+    result = run_local_role(
+        tmp_path / "ini",
+        local_faceswap.root,
+        local_faceswap.commit,
+        local_faceswap.wheels,
+        faceswap_ini=settings,
     )
     assert result.rc != 0
     assert result.failures == [

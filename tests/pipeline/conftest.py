@@ -1,8 +1,8 @@
 """Fixtures for the end-to-end pipeline tests: the real Faceswap on this machine's CPU.
 
 The phases run as the project's playbooks (upload, extract, train, convert, fetch) against the
-``local`` target (``ansible_connection: local``), with the host root pointing at an installed
-Faceswap (see :mod:`tests.pipeline.jobs`); where none is there the tests skip with the reason.
+``local`` target (``ansible_connection: local``), with the host root pointing at the session's
+install of Faceswap by the `faceswap` role (``local_faceswap``, :mod:`tests.faceswap.local`).
 The inputs are the synthetic demo clips (:mod:`faceswap_oci.demo`).
 """
 
@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from faceswap_oci.demo import make_demo_inputs
-from tests.pipeline.jobs import PHASES, Job, PhaseRun, missing_faceswap, new_job
+from tests.faceswap.local import LocalInstall
+from tests.pipeline.jobs import PHASES, Job, PhaseRun, new_job
 
 FRAMES = 40
 
@@ -27,11 +28,8 @@ def demo_inputs(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def pipeline_root() -> Path:
-    root, why = missing_faceswap()
-    if why is not None:
-        pytest.skip(why)
-    return root
+def pipeline_root(local_faceswap: LocalInstall) -> Path:
+    return local_faceswap.root
 
 
 @pytest.fixture(scope="session")

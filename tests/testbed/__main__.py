@@ -20,6 +20,15 @@ def _parser() -> argparse.ArgumentParser:
     up = sub.add_parser("up", help="boot hosts (reuses running ones) and print how to reach them")
     up.add_argument("names", nargs="+", metavar="NAME")
     up.add_argument("--json", action="store_true", help="print a JSON list of hosts")
+    up.add_argument("--layer", metavar="LAYER", help="start from a captured layer (see capture)")
+    capture = sub.add_parser(
+        "capture", help="power a host off and keep its changes as a layer for new hosts"
+    )
+    capture.add_argument("name", metavar="NAME")
+    capture.add_argument("layer", metavar="LAYER")
+    sub.add_parser("layers", help="list the captured layers")
+    drop = sub.add_parser("drop-layer", help="remove a captured layer")
+    drop.add_argument("layer", metavar="LAYER")
     down = sub.add_parser("down", help="remove hosts (and the bridge/proxy once none is left)")
     down.add_argument("names", nargs="*", metavar="NAME")
     down.add_argument("--all", action="store_true", help="remove everything this tool made")
@@ -38,7 +47,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     testbed = Testbed()
     try:
         if args.command == "up":
-            hosts = testbed.up(args.names)
+            hosts = testbed.up(args.names, layer=args.layer)
             if args.json:
                 print(json.dumps([h.as_dict() for h in hosts], indent=2))
             else:
@@ -55,6 +64,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             else:
                 print("down: name hosts or pass --all", file=sys.stderr)
                 return 2
+        elif args.command == "capture":
+            print(testbed.capture(args.name, args.layer))
+        elif args.command == "layers":
+            for layer in testbed.layers():
+                print(layer)
+        elif args.command == "drop-layer":
+            testbed.drop_layer(args.layer)
         elif args.command == "status":
             state = testbed.status()
             if args.json:

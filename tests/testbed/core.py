@@ -79,6 +79,15 @@ SSH_OPTIONS: tuple[str, ...] = (
     "ConnectTimeout=10",
 )
 
+# Per-host files that a captured layer must not carry (each host writes its own).
+IDENTITY_FILES: tuple[str, ...] = (
+    "etc/hostname",
+    "etc/hosts",
+    "etc/machine-id",
+    "var/lib/dbus/machine-id",
+    "root/.ssh/authorized_keys",
+)
+
 # command -> Debian package that provides it
 PREREQUISITES: dict[str, str] = {
     "ip": "iproute2",
@@ -307,6 +316,9 @@ class Testbed:
         self.root = root
         self.cache_dir = cache_dir or self.root / "cache"
         self.hosts_dir = self.root / "hosts"
+        # Captured host changes (e.g. "Faceswap installed"), stacked over the rootfs of the
+        # recipe they were made on: layers/<rootfs key>/<layer name>/.
+        self.layers_dir = self.cache_dir / "layers" / self.rootfs_key()
         self.proxy_dir = self.root / "apt-cacher-ng"
         self.key_path = self.root / "ssh" / "id_ed25519"
 
@@ -663,14 +675,23 @@ class Testbed:
         for stale in self.cache_dir.glob(f"rootfs-{SUITE}-*"):
             if stale.is_dir() and stale != keep:
                 shutil.rmtree(stale, ignore_errors=True)
+        for stale in self.layers_dir.parent.glob("*"):
+            if stale.is_dir() and stale != self.layers_dir:
+                shutil.rmtree(stale, ignore_errors=True)  # layers made on another rootfs
 
-    def up(self, names: Sequence[str], *, session_pid: int | None = None) -> list[Host]:
+    def up(
+        self, names: Sequence[str], *, session_pid: int | None = None, layer: str | None = None
+    ) -> list[Host]:
         """Boot the named hosts (reusing running ones) and return them once SSH answers.
 
         With *session_pid* the hosts belong to that process (a pytest session): once it is gone
-        (even killed with SIGKILL), the next ``up`` on this machine removes them.
+        (even killed with SIGKILL), the next ``up`` on this machine removes them. With *layer*
+        the hosts start from that captured layer (see :meth:`capture`) over the rootfs.
         """
         names = list(dict.fromkeys(names))
+        lower = self.layer_dir(layer) if layer is not None else None
+        if lower is not None and not lower.is_dir():
+            raise TestbedError(f"no layer {layer!r} in {self.layers_dir}; make one with `capture`")
         for name in names:
             if not NAME_RE.match(name):
                 raise TestbedError(
@@ -708,7 +729,7 @@ class Testbed:
                 to_create.append(name)
         try:
             for name in to_create:
-                self._create(name, template)
+                self._create(name, template, lower)
             hosts = []
             for name in names:
                 data = self._wait_started(name) if name in to_wait else self._read_state(name)
@@ -776,27 +797,31 @@ class Testbed:
             },
         )
 
-    def _create(self, name: str, template: Path) -> None:
+    def _create(self, name: str, template: Path, layer: Path | None = None) -> None:
         data = self._read_state(name)
         assert data is not None
         host_dir = self._host_dir(name)
         for sub in ("rootfs", "upper", "work"):
             (host_dir / sub).mkdir()
-        self._personalise(template, Path(data["upper"]), name, data["address"])
+        lowers = [template] if layer is None else [layer, template]
+        data["layer"] = None if layer is None else layer.name
+        self._personalise(lowers, Path(data["upper"]), name, data["address"])
         self._make_network(data["netns"], data["veth"], data["address"])
-        data["pid"] = self._boot(name, template, host_dir, data["netns"])
+        data["pid"] = self._boot(name, lowers, host_dir, data["netns"])
         self._write_state(name, data)
 
-    def _personalise(self, template: Path, upper: Path, name: str, address: str) -> None:
+    def _personalise(self, lowers: Sequence[Path], upper: Path, name: str, address: str) -> None:
         """Write the host's own files into its overlay's upper layer before it boots."""
 
         def put(rel: str, text: str, mode: int = 0o644) -> None:
             path = upper / rel
-            # Directories in the upper layer hide the lower one's owner and mode: copy them.
+            # Directories in the upper layer hide the lower ones' owner and mode: copy them
+            # from the topmost lower layer that has the directory.
             parts = Path(rel).parent.parts
             for i in range(1, len(parts) + 1):
                 sub = Path(*parts[:i])
-                made, lower = upper / sub, template / sub
+                made = upper / sub
+                lower = next((d / sub for d in lowers if (d / sub).is_dir()), lowers[-1] / sub)
                 if not made.exists():
                     made.mkdir()
                     st = lower.stat() if lower.exists() else None
@@ -861,10 +886,11 @@ class Testbed:
         # Deliberately no default route: nothing may leave the machine from a test host.
 
     @staticmethod
-    def _boot(name: str, template: Path, host_dir: Path, netns: str) -> int:
+    def _boot(name: str, lowers: Sequence[Path], host_dir: Path, netns: str) -> int:
         Path("/run/systemd/nspawn").mkdir(parents=True, exist_ok=True)
         rootfs = host_dir / "rootfs"
-        overlay = f"lowerdir={template},upperdir={host_dir / 'upper'},workdir={host_dir / 'work'}"
+        lowerdir = ":".join(str(d) for d in lowers)
+        overlay = f"lowerdir={lowerdir},upperdir={host_dir / 'upper'},workdir={host_dir / 'work'}"
         nspawn = [
             "systemd-nspawn",
             "--quiet",
@@ -926,6 +952,62 @@ class Testbed:
             f"host {data['name']} did not answer SSH on {data['address']}:22 within "
             f"{BOOT_TIMEOUT_S:.0f} s; see {console}"
         )
+
+    # ---------------------------------------------------------------- layers
+    def layer_dir(self, layer: str) -> Path:
+        if not NAME_RE.match(layer):
+            raise TestbedError(f"layer name {layer!r} is invalid: use the host-name rules")
+        return self.layers_dir / layer
+
+    def layers(self) -> list[str]:
+        if not self.layers_dir.is_dir():
+            return []
+        return sorted(p.name for p in self.layers_dir.iterdir() if NAME_RE.match(p.name))
+
+    def capture(self, name: str, layer: str) -> Path:
+        """Power host *name* off and keep what it changed as *layer*, then remove the host.
+
+        Hosts booted with ``up(..., layer=layer)`` start from those changes (an overlay lower
+        layer between their own upper layer and the rootfs, so they share it read-only). The
+        host's identity (hostname, machine id, SSH host key, test key) is left out: each new
+        host writes its own. A host that itself runs on a layer cannot be captured (the layer
+        would be missing the changes below it).
+        """
+        target = self.layer_dir(layer)
+        self.require()
+        with self._lock():
+            data = self._read_state(name)
+            if data is None or not self._running(data):
+                raise TestbedError(f"host {name} is not running; nothing to capture")
+            if data.get("layer"):
+                raise TestbedError(f"host {name} runs on layer {data['layer']}; boot it plain")
+            _stop_pid(int(data["pid"]), str(data["rootfs"]))
+            upper = Path(data["upper"])
+            for rel in IDENTITY_FILES:
+                with contextlib.suppress(FileNotFoundError):
+                    (upper / rel).unlink()
+            for key in (upper / "etc" / "ssh").glob("ssh_host_*"):
+                key.unlink()
+            journal = upper / "var" / "log" / "journal"
+            shutil.rmtree(journal, ignore_errors=True)
+            self.layers_dir.mkdir(parents=True, exist_ok=True)
+            shutil.rmtree(target, ignore_errors=True)
+            upper.rename(target)  # same file system: the host's changes move, nothing copies
+            self._down_locked(name)
+            if not self.host_names():
+                self._teardown_shared()
+        return target
+
+    def drop_layer(self, layer: str) -> None:
+        """Remove a layer (no host may be running on it)."""
+        target = self.layer_dir(layer)
+        with self._lock():
+            users = [
+                n for n in self.host_names() if (self._read_state(n) or {}).get("layer") == layer
+            ]
+            if users:
+                raise TestbedError(f"layer {layer} is in use by {', '.join(users)}")
+            shutil.rmtree(target, ignore_errors=True)
 
     # ---------------------------------------------------------------- down
     def down(self, names: Sequence[str]) -> None:
@@ -1003,6 +1085,7 @@ class Testbed:
                     **self._host_from_state(data).as_dict(),
                     "state": self._state_word(data),
                     "pid": data.get("pid"),
+                    "layer": data.get("layer"),
                 }
             )
         tarball = self.rootfs_tarball()
@@ -1013,6 +1096,7 @@ class Testbed:
             "proxy": f"http://{self.bridge_address}:{self.proxy_port}"
             if self._proxy_pid()
             else None,
+            "layers": self.layers(),
             "hosts": hosts,
         }
 

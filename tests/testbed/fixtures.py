@@ -52,11 +52,17 @@ class SessionTestbed:
     def new_name(self) -> str:
         return f"{self.prefix}-{next(self._counter)}"
 
-    def up(self, n: int = 1) -> list[Host]:
+    def up(self, n: int = 1, *, layer: str | None = None) -> list[Host]:
         names = [self.new_name() for _ in range(n)]
         with self._lock:
             self._mine.extend(names)
-        return self.testbed.up(names, session_pid=os.getpid())
+        return self.testbed.up(names, session_pid=os.getpid(), layer=layer)
+
+    def capture(self, host: Host, layer: str) -> None:
+        """Keep *host*'s changes as *layer* (the host is powered off and removed)."""
+        self.testbed.capture(host.name, layer)
+        with self._lock:
+            self._mine = [n for n in self._mine if n != host.name]
 
     def down(self, hosts: list[Host] | list[str]) -> None:
         names = [h if isinstance(h, str) else h.name for h in hosts]

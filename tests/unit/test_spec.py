@@ -5,6 +5,8 @@ from __future__ import annotations
 import copy
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -168,14 +170,42 @@ def test_cli_refuses_bad_spec_with_exit_2_before_ansible(
 
 
 def test_unreadable_input_is_refused(media: Path) -> None:
-    if os.geteuid() == 0:
-        pytest.skip("root reads every file; unreadable inputs cannot be made as root")
     (media / "a.mp4").chmod(0)
-    with pytest.raises(SpecError) as info:
-        spec.validate(minimal(), base_dir=media)
-    assert info.value.problems == [
-        f"inputs.a: file not readable: 'a.mp4' (resolved to {media}/a.mp4); fix its mode"
-    ]
+    expected = [f"inputs.a: file not readable: 'a.mp4' (resolved to {media}/a.mp4); fix its mode"]
+    if os.geteuid() != 0:
+        with pytest.raises(SpecError) as info:
+            spec.validate(minimal(), base_dir=media)
+        assert info.value.problems == expected
+        return
+    # Root reads every file through CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH: check in a child
+    # that has neither (dropped from its bounding and inheritable sets; access(2) then applies
+    # the file's mode to uid 0 as to anyone).
+    code = (
+        "import json, sys\n"
+        "from faceswap_oci import spec\n"
+        "from faceswap_oci.errors import SpecError\n"
+        "try:\n"
+        f"    spec.validate(json.loads(sys.argv[1]), base_dir={str(media)!r})\n"
+        "except SpecError as exc:\n"
+        "    print(json.dumps(exc.problems))\n"
+    )
+    drop = "-dac_override,-dac_read_search"
+    proc = subprocess.run(
+        [
+            "setpriv",
+            f"--inh-caps={drop}",
+            f"--bounding-set={drop}",
+            sys.executable,
+            "-c",
+            code,
+            json.dumps(minimal()),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert json.loads(proc.stdout) == expected
 
 
 def test_empty_input_is_refused(media: Path) -> None:
