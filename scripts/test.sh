@@ -5,8 +5,18 @@
 # As root on Debian it first installs the system packages the test bed needs (debootstrap,
 # systemd-container, apt-cacher-ng, ...) and builds or reuses the cached host image. Extra
 # arguments go to pytest, e.g. `bash scripts/test.sh tests/unit -x`.
+#
+# `--quick` (first argument) is the inner loop: ruff, mypy, then the unit tests and the OCI-double
+# tests (no test-bed host, no Faceswap install, nothing marked slow); docs/testing.md lists the
+# tiers and their times.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+started=$SECONDS
+quick=false
+if [ "${1:-}" = "--quick" ]; then
+  quick=true
+  shift
+fi
 
 python=""
 for candidate in "${PYTHON:-}" python3.11 python3.12 python3.13 python3; do
@@ -21,7 +31,7 @@ if [ -z "$python" ]; then
   exit 1
 fi
 
-if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+if [ "$quick" = false ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   # The controller's own tools: ffmpeg/ffprobe (demo clips, output checks), git (source
   # cache), rsync and ssh (upload, fetch), Tk and venv for the `local` target's Faceswap.
   need=()
@@ -34,7 +44,7 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     apt-get install -y -q --no-install-recommends "${need[@]}"
   fi
   bash .ci/testbed-prereqs.sh
-else
+elif [ "$quick" = false ]; then
   echo "note: not root (or not Debian): the test-bed tests will skip unless the host image and packages are already there" >&2
 fi
 
@@ -55,13 +65,18 @@ ruff check .
 ruff format --check .
 echo "== mypy --strict"
 mypy
-echo "== ansible-lint (production profile)"
-ansible-lint
+if [ "$quick" = true ]; then
+  set -- -m "not testbed and not faceswap and not slow" "$@"
+else
+  echo "== ansible-lint (production profile)"
+  ansible-lint
+fi
 echo "== pytest"
 set +e
-python -m pytest -ra -p no:cacheprovider "$@"
+python -m pytest -ra -p no:cacheprovider --durations=25 "$@"
 status=$?
 set -e
+echo "== $( [ "$quick" = true ] && echo quick lane || echo test suite ): $((SECONDS - started)) s in all"
 if [ "$status" -eq 5 ]; then
   echo "error: pytest collected no tests; that is a failure" >&2
   exit 1

@@ -6,7 +6,8 @@ Tests that need Faceswap installed share one install of each kind per run:
   one real `setup` on a plain host; ``installed_host`` is a host booted on it (session-wide;
   tests that change a host beyond a job of their own boot their own with
   ``testbed.up(1, layer=faceswap_image.layer)``).
-- ``xdg`` and ``job_file``: isolated XDG folders and small job files for API tests.
+- ``xdg`` and ``job_file``: isolated XDG folders and small job files for API tests;
+  ``installed_xdg`` is ``xdg`` with the data folder holding ``local_faceswap``.
 - ``local_faceswap``: Faceswap installed by the `faceswap` role on this machine (the ``local``
   target's layout: no become, the invoking user), under a scratch root in /var/tmp removed at
   the end of the session.
@@ -23,6 +24,7 @@ import pytest
 import yaml
 
 from faceswap_oci.spec import CONSENT_TEXT
+from tests.faceswap.local import LocalInstall
 from tests.hostimage import Image, ensure_image, reuse_wanted
 from tests.testbed import Host
 
@@ -77,3 +79,32 @@ def job_file(tmp_path: Path) -> Callable[..., Path]:
         return path
 
     return make
+
+
+@pytest.fixture
+def installed_xdg(
+    local_faceswap: LocalInstall, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    """``xdg`` whose data folder (the ``local`` target's host root) holds the session's local
+    Faceswap install; returns that data folder. Jobs there get folders of their own."""
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(local_faceswap.data_home))
+    return local_faceswap.data_home
+
+
+# Fixtures that need booted hosts or an installed Faceswap: a test using one (directly or through
+# another fixture) gets the marker, so `-m "not testbed and not faceswap"` (the quick lane,
+# scripts/test.sh --quick) leaves it out without each test having to say so.
+_MARKED_BY_FIXTURE = {
+    "testbed": "testbed",
+    "local_faceswap": "faceswap",
+    "faceswap_image": "faceswap",
+}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        names = set(getattr(item, "fixturenames", ()))
+        for fixture, marker in _MARKED_BY_FIXTURE.items():
+            if fixture in names:
+                item.add_marker(marker)

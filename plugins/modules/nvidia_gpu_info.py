@@ -4,23 +4,6 @@
 
 from __future__ import annotations
 
-import glob
-import os
-from collections.abc import Callable
-from typing import Any
-
-from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.faceswap_oci.core.plugins.module_utils.gpu_table import (
-    REQUESTED_BACKENDS,
-    Gpu,
-    decide,
-    gpus_from_facts,
-    gpus_from_sysfs,
-    parse_driver_branch,
-    parse_lspci,
-    parse_nvidia_smi_csv,
-)
-
 DOCUMENTATION = r"""
 ---
 module: nvidia_gpu_info
@@ -39,7 +22,7 @@ description:
     a pinned branch that cannot work) are returned in RV(problems), not raised, so the caller
     can fail with its own message.
 author:
-  - faceswap-oci developers
+  - faceswap-oci developers (@faceswap-oci)
 options:
   backend:
     description:
@@ -96,7 +79,8 @@ notes:
   - C(nvidia-smi) drivers older than 510 do not know the C(compute_cap) field; the module then
     queries without it and takes the compute capability from the table.
 seealso:
-  - name: NVIDIA CUDA compatibility (minimum driver per CUDA major version)
+  - name: NVIDIA CUDA compatibility
+    description: The minimum driver branch for each CUDA major version.
     link: https://docs.nvidia.com/deploy/cuda-compatibility/
 """
 
@@ -211,6 +195,23 @@ problems:
   elements: str
   sample: []
 """
+
+import glob  # noqa: E402
+import os  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+from typing import Any  # noqa: E402
+
+from ansible.module_utils.basic import AnsibleModule  # noqa: E402
+from ansible_collections.faceswap_oci.core.plugins.module_utils.gpu_table import (  # noqa: E402
+    REQUESTED_BACKENDS,
+    Gpu,
+    decide,
+    gpus_from_facts,
+    gpus_from_sysfs,
+    parse_driver_branch,
+    parse_lspci,
+    parse_nvidia_smi_csv,
+)
 
 QUERY_FIELDS = "name,pci.device_id,memory.total,driver_version"
 SYSFS_PCI = "/sys/bus/pci/devices"

@@ -1,9 +1,12 @@
 """pytest plugin: the pinned Faceswap commit, its CPU wheel set and one install on this machine.
 
 ``local_faceswap`` installs the real Faceswap with the `faceswap` role on the ``local`` target
-(no become, the invoking user, the wheel set used in place) under a scratch root in /var/tmp,
-once per session: the role's own local tests check that install, and the pipeline tests run
-their phases against it. The root is removed at the end of the session.
+(no become, the invoking user, the wheel set used in place) once per session, at the ``local``
+target's own layout under a scratch data folder in /var/tmp (``<data home>/faceswap-oci``, as
+the runner makes it from ``$XDG_DATA_HOME``): the role's own local tests check that install, the
+pipeline tests run their phases against it, and API tests of the ``local`` target point
+``XDG_DATA_HOME`` at it (``installed_xdg``), so their `setup` finds Faceswap installed. The
+folder is removed at the end of the session.
 
 A Faceswap source cache without the pinned commit is an error, not a skip: fill it with
 ``faceswap-oci source add /path/to/faceswap``.
@@ -38,6 +41,7 @@ LOCAL = {
 class LocalInstall:
     """Faceswap installed on this machine: its root and the role run that installed it."""
 
+    data_home: Path
     root: Path
     commit: str
     wheels: cache.WheelSet
@@ -103,12 +107,13 @@ def local_faceswap(
     assert free >= 12 * 2**30, (
         f"a CPU install of Faceswap needs 12 GiB in /var/tmp ({free >> 30} free)"
     )
-    root = Path("/var/tmp") / f"fsoci-local-test-{tmp_path_factory.getbasetemp().name}"
+    data_home = Path("/var/tmp") / f"fsoci-local-test-{tmp_path_factory.getbasetemp().name}"
+    root = data_home / "faceswap-oci"
     try:
         first = run_local_role(
             tmp_path_factory.mktemp("local-install"), root, faceswap_commit, cpu_wheels
         )
         assert first.rc == 0, first.output[-3000:]
-        yield LocalInstall(root, faceswap_commit, cpu_wheels, first)
+        yield LocalInstall(data_home, root, faceswap_commit, cpu_wheels, first)
     finally:
-        shutil.rmtree(root, ignore_errors=True)
+        shutil.rmtree(data_home, ignore_errors=True)

@@ -10,7 +10,7 @@ from faceswap_oci import events as ev
 
 
 def test_setup_on_local_emits_typed_events_in_order(
-    xdg: Path, job_file: Callable[..., Path]
+    installed_xdg: Path, job_file: Callable[..., Path]
 ) -> None:
     job = faceswap_oci.load_job(job_file("loc"))
     seen: list[ev.Event] = []
@@ -29,7 +29,7 @@ def test_setup_on_local_emits_typed_events_in_order(
     assert finished.status is ev.PhaseStatus.SUCCESSFUL
     assert finished.changed == sum(1 for e in done if e.status is ev.TaskStatus.CHANGED) > 0
 
-    job_dir = xdg / "data" / "faceswap-oci" / "jobs" / "loc"
+    job_dir = installed_xdg / "faceswap-oci" / "jobs" / "loc"
     for sub in ("inputs", "faces_a", "faces_b", "model", "output", "logs"):
         assert (job_dir / sub).is_dir()
     stamp = result.state_dir / "stamps" / "setup.json"
@@ -44,7 +44,7 @@ def test_setup_on_local_emits_typed_events_in_order(
 
 
 def test_plan_resumes_after_the_last_finished_phase(
-    xdg: Path, job_file: Callable[..., Path]
+    installed_xdg: Path, job_file: Callable[..., Path]
 ) -> None:
     job = faceswap_oci.load_job(job_file("plan"))
     before = faceswap_oci.plan(job)

@@ -1,4 +1,8 @@
-"""The `ssh` target on real booted test hosts: the API, the CLI, ansible-playbook, Ctrl-C."""
+"""The `ssh` target on real booted test hosts: the API, the CLI, ansible-playbook, Ctrl-C.
+
+The hosts start from the session's "Faceswap installed" image (tests/hostimage.py; the same
+`setup` made it on a plain host), so each `setup` here does the job's own part for real and
+finds the install in place."""
 
 from __future__ import annotations
 
@@ -25,8 +29,9 @@ pytestmark = pytest.mark.testbed
 
 
 def test_api_applies_host_prepare_then_nothing_changes(
-    xdg: Path, job_file: Callable[..., Path], testbed_host: Any
+    xdg: Path, job_file: Callable[..., Path], installed_host: Any
 ) -> None:
+    testbed_host = installed_host
     job = faceswap_oci.load_job(job_file("sshapi", testbed_host.job_target()))
     seen: list[ev.Event] = []
     first = faceswap_oci.run(job, on_event=seen.append, only="setup")
@@ -44,8 +49,9 @@ def test_api_applies_host_prepare_then_nothing_changes(
 
 
 def test_ansible_playbook_from_the_checkout_runs_the_same_play(
-    tmp_path: Path, job_file: Callable[..., Path], testbed_host: Any
+    tmp_path: Path, job_file: Callable[..., Path], installed_host: Any
 ) -> None:
+    testbed_host = installed_host
     path = job_file("sshplay", testbed_host.job_target())
     inventory = tmp_path / "hosts.yml"
     host_vars = dict(testbed_host.host_vars())
@@ -87,9 +93,9 @@ def test_ansible_playbook_from_the_checkout_runs_the_same_play(
 
 
 def test_sigint_leaves_a_resumable_state_and_the_next_run_finishes(
-    tmp_path: Path, job_file: Callable[..., Path], testbed_hosts: Callable[[int], list[Any]]
+    tmp_path: Path, job_file: Callable[..., Path], testbed: Any, faceswap_image: Any
 ) -> None:
-    host = testbed_hosts(1)[0]
+    host = testbed.up(1, layer=faceswap_image.layer)[0]
     path = job_file("sshint", host.job_target())
     state_root = tmp_path / "jobs"
     command = [
