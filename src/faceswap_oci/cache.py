@@ -38,6 +38,7 @@ Every failure raises :class:`CacheError` whose message names the cause and the f
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -431,8 +432,27 @@ def ensure_wheels(
     target = wheels_dir(root) / key
     if (target / WHEELSET_FILE).is_file():
         return _load_wheelset(target, key, reused=True)
+    # One download per key at a time: two jobs (or test sessions) starting together share it.
+    wheels_dir(root).mkdir(parents=True, exist_ok=True)
+    with open(wheels_dir(root) / f".{key}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if (target / WHEELSET_FILE).is_file():
+            return _load_wheelset(target, key, reused=True)
+        return _download_wheels(requirements, key, target, python_version, platform, pip, timeout)
+
+
+def _download_wheels(
+    requirements: Requirements,
+    key: str,
+    target: Path,
+    python_version: str,
+    platform: str,
+    pip: tuple[str, ...] | None,
+    timeout: float,
+) -> WheelSet:
+    backend, commit = requirements.backend, requirements.commit
     tag = _python_tag(python_version)
-    partial = wheels_dir(root) / f".{key}.partial"
+    partial = target.with_name(f".{key}.partial")
     partial.mkdir(parents=True, exist_ok=True)
     (partial / "requirements.txt").write_text(requirements.text)
     command = [

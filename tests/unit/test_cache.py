@@ -6,6 +6,7 @@ use a fake ``pip`` so that nothing touches the network.
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import os
 import subprocess
@@ -254,6 +255,28 @@ def test_ensure_wheels_downloads_once(upstream: Path, root: Path, tmp_path: Path
     again = cache.ensure_wheels(sha, "nvidia13", "3.12", root=root, pip=("false",))
     assert again.reused
     assert again.key == first.key
+
+
+def test_ensure_wheels_started_together_downloads_once(
+    upstream: Path, root: Path, tmp_path: Path
+) -> None:
+    """Two jobs (or test sessions) asking for the same wheel set at once: one download."""
+    cache.add_source(str(upstream), root=root)
+    sha = cache.resolve_ref("master", root=root)
+    calls = tmp_path / "calls"
+    fake = tmp_path / "pip.py"
+    fake.write_text(
+        f"import time, pathlib\nwith open({str(calls)!r}, 'a') as f: f.write('x')\n"
+        "time.sleep(1)\n" + FAKE_PIP
+    )
+    pip = (sys.executable, str(fake))
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        sets = list(
+            pool.map(lambda _: cache.ensure_wheels(sha, "cpu", root=root, pip=pip), range(2))
+        )
+    assert calls.read_text() == "x"
+    assert sorted(w.reused for w in sets) == [False, True]
+    assert sets[0].path == sets[1].path
 
 
 def test_ensure_wheels_failure_names_log(upstream: Path, root: Path, tmp_path: Path) -> None:
