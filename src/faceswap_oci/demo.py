@@ -142,7 +142,7 @@ def face_landmarks(index: int, frames: int, seed: int, side: str) -> FloatArray:
 
 
 def _draw(landmarks: FloatArray, look: _Look, noise: ImageArray) -> ImageArray:
-    image = np.empty((HEIGHT, WIDTH, 3), dtype=np.uint8)
+    image = np.empty(noise.shape, dtype=np.uint8)
     image[:] = look.background
     image = np.asarray(cv2.add(image, noise), dtype=np.uint8)
     pts = np.rint(landmarks).astype(np.int32)
@@ -214,13 +214,16 @@ def _bundled_ffmpeg() -> str | None:
     return str(path) if path else None
 
 
-def _write_clip(directory: Path, side: str, frames: int, seed: int, audio: bool) -> DemoClip:
+def _write_clip(
+    directory: Path, side: str, frames: int, seed: int, audio: bool, size: int, fps: int
+) -> DemoClip:
     video = directory / f"{side}.mp4"
     alignments = directory / f"{side}_alignments.json"
     look = _LOOKS[side]
     rng = np.random.default_rng(seed * 2 + (0 if side == "a" else 1))
-    noise = rng.integers(0, 24, size=(HEIGHT, WIDTH, 3), dtype=np.uint8)
-    duration = frames / FPS
+    noise = rng.integers(0, 24, size=(size, size, 3), dtype=np.uint8)
+    scale = size / WIDTH  # the face keeps its place and its share of the frame
+    duration = frames / fps
     cmd = [
         _ffmpeg(),
         "-hide_banner",
@@ -232,9 +235,9 @@ def _write_clip(directory: Path, side: str, frames: int, seed: int, audio: bool)
         "-pix_fmt",
         "bgr24",
         "-s",
-        f"{WIDTH}x{HEIGHT}",
+        f"{size}x{size}",
         "-r",
-        str(FPS),
+        str(fps),
         "-i",
         "-",
     ]
@@ -267,7 +270,7 @@ def _write_clip(directory: Path, side: str, frames: int, seed: int, audio: bool)
     entries: dict[str, list[dict[str, Any]]] = {}
     raw = bytearray()
     for index in range(frames):
-        landmarks = face_landmarks(index, frames, seed, side)
+        landmarks = face_landmarks(index, frames, seed, side) * scale
         raw += _draw(landmarks, look, noise).tobytes()
         entries[f"{side}_{index + 1:06d}.mp4"] = [_alignment_entry(landmarks)]
     proc = subprocess.run(cmd, input=bytes(raw), stderr=subprocess.PIPE, check=False)
@@ -276,14 +279,17 @@ def _write_clip(directory: Path, side: str, frames: int, seed: int, audio: bool)
         msg = f"ffmpeg failed writing {video}: {err.decode(errors='replace').strip()}"
         raise RuntimeError(msg)
     alignments.write_text(json.dumps(entries, indent=1, sort_keys=True) + "\n", encoding="utf-8")
-    return DemoClip(video=video, alignments=alignments, frames=frames, fps=FPS, has_audio=audio)
+    return DemoClip(video=video, alignments=alignments, frames=frames, fps=fps, has_audio=audio)
 
 
-def make_demo_inputs(directory: Path | str, frames: int = 64, seed: int = 0) -> DemoInputs:
+def make_demo_inputs(
+    directory: Path | str, frames: int = 64, seed: int = 0, *, size: int = WIDTH, fps: int = FPS
+) -> DemoInputs:
     """Write ``a.mp4`` (with audio), ``b.mp4`` and their ``*_alignments.json`` into ``directory``.
 
     ``frames`` is the number of frames (and faces) per clip, at least 25 because Faceswap's
-    training needs that many faces per side; ``seed`` varies the motion and the background.
+    training needs that many faces per side; ``seed`` varies the motion and the background;
+    ``size`` (square frames, in pixels) and ``fps`` shape the clips.
     """
     if frames < MIN_FRAMES:
         msg = f"frames: {frames} is below {MIN_FRAMES}, Faceswap's minimum faces per side"
@@ -291,6 +297,6 @@ def make_demo_inputs(directory: Path | str, frames: int = 64, seed: int = 0) -> 
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
     return DemoInputs(
-        a=_write_clip(out, "a", frames, seed, audio=True),
-        b=_write_clip(out, "b", frames, seed, audio=False),
+        a=_write_clip(out, "a", frames, seed, audio=True, size=size, fps=fps),
+        b=_write_clip(out, "b", frames, seed, audio=False, size=size, fps=fps),
     )

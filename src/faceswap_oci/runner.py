@@ -444,8 +444,9 @@ class Runner:
         (self.state.path / "tmp").mkdir(exist_ok=True, mode=0o700)
         (pdd / "inventory" / "hosts.json").write_text(json.dumps(self.inventory(), indent=2))
         phase_vars: dict[str, Any] = {}
-        if phase == "upload":
-            # the upload compares the host's sha256 with these instead of hashing again
+        if phase in ("upload", "fetch"):
+            # upload compares the host's sha256 with these instead of hashing again; fetch checks
+            # that the video's manifest names them
             phase_vars["fsoci_input_sha256"] = {str(p): sha for p, sha in self._inputs().values()}
         (pdd / "env" / "extravars").write_text(
             json.dumps({**self.extravars(), **phase_vars, **(extra or {})}, indent=2)

@@ -20,10 +20,17 @@ import yaml
 
 import faceswap_oci
 from faceswap_oci import events as ev
+from faceswap_oci.demo import make_demo_inputs
 from faceswap_oci.spec import CONSENT_TEXT
 from tests.pipeline.jobs import e2e_job_spec, ffprobe, sha256
 
-pytestmark = [pytest.mark.testbed, pytest.mark.faceswap, pytest.mark.slow]
+# One module-wide job: its fixture runs the whole job (minutes on a loaded 2-core machine).
+pytestmark = [
+    pytest.mark.testbed,
+    pytest.mark.faceswap,
+    pytest.mark.slow,
+    pytest.mark.timeout(1800),
+]
 
 ITERATIONS = 20
 
@@ -134,3 +141,109 @@ def test_a_deleted_output_is_fetched_again(finished: Any) -> None:
     assert again.ok, again.error
     assert again.phases_run == ("fetch",)
     assert sha256(video) == manifest["output"]["sha256"]
+
+
+# ---------------------------------------------------------------- a changed input (issue 20)
+# These run after the tests above, on the same job and host, and change it: each host-side
+# marker (extraction per side, the model, the conversion) is keyed by what it was made from, so a
+# changed input or option redoes exactly what depends on it, and the video follows the inputs.
+QUICK = 2  # iterations of each training from scratch below
+
+
+def _video_stream(path: Path) -> dict[str, Any]:
+    return next(s for s in ffprobe(path)["streams"] if s["codec_type"] == "video")
+
+
+def _rerun(job_file: Path, state: Path, spec: dict[str, Any]) -> tuple[Any, list[ev.Event]]:
+    spec["train"]["stop"]["iterations"] = QUICK
+    job_file.write_text(yaml.safe_dump(spec, sort_keys=False))
+    job = faceswap_oci.load_job(job_file)
+    seen: list[ev.Event] = []
+    result = faceswap_oci.run(job, on_event=seen.append, state_root=state)
+    assert result.ok, result.error
+    return job, seen
+
+
+def _reports(seen: list[ev.Event], kind: str) -> list[dict[str, Any]]:
+    return [e.data for e in seen if isinstance(e, ev.Report) and e.report == kind]
+
+
+def _extracted(seen: list[ev.Event]) -> dict[str, bool]:
+    return {f["side"]: f["extracted"] in (True, "True", "true") for f in _reports(seen, "faces")}
+
+
+def _assert_made_from(job: faceswap_oci.Job, clip: Path) -> None:
+    """The job's video has the frame size, rate and count of *clip*; its manifest names it."""
+    video = job.output_dir / f"{job.name}.mp4"
+    stream, source = _video_stream(video), _video_stream(clip)
+    assert (stream["width"], stream["height"]) == (source["width"], source["height"])
+    assert stream["r_frame_rate"] == source["r_frame_rate"]
+    assert abs(int(stream["nb_read_frames"]) - int(source["nb_read_frames"])) <= 1
+    manifest = json.loads((job.output_dir / f"{job.name}.manifest.json").read_text())
+    assert manifest["inputs"]["a"]["sha256"] == sha256(clip)
+    assert manifest["output"]["sha256"] == sha256(video)
+
+
+@pytest.fixture(scope="module")
+def other_clips(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """Another A clip, unlike the demo one in every way a video can be: 320x320, 30 fps, 48."""
+    return make_demo_inputs(tmp_path_factory.mktemp("other"), frames=48, seed=5, size=320, fps=30)
+
+
+def test_a_changed_input_redoes_extract_a_train_and_convert(
+    finished: Any, other_clips: Any
+) -> None:
+    job, _, _, folder = finished
+    spec = yaml.safe_load((folder / "job.yml").read_text())
+    original = folder / "original"
+    original.mkdir()
+    for name in ("a.mp4", "a_alignments.json"):
+        shutil.copy2(folder / "demo" / name, original / name)
+        shutil.copy2(other_clips.a.video.parent / name, folder / "demo" / name)
+    job, seen = _rerun(folder / "job.yml", folder / "state", spec)
+    assert _extracted(seen) == {"a": True, "b": False}
+    (reset,) = _reports(seen, "model_reset")
+    assert reset["why"] == ["faces_a"]
+    assert reset["old_iterations"] >= ITERATIONS
+    (trained,) = _reports(seen, "trained")
+    assert int(trained["iterations"]) == QUICK  # from scratch, not a resume
+    _assert_made_from(job, other_clips.a.video)
+
+
+def test_a_new_state_folder_with_the_same_name_follows_its_own_input(finished: Any) -> None:
+    """Another state folder, the same job name, the first A clip again: the host holds a job of
+    that name made from the other clip; the video must follow this job's input."""
+    _, _, _, folder = finished
+    spec = yaml.safe_load((folder / "job.yml").read_text())
+    spec["inputs"] = {"a": "original/a.mp4", "b": "demo/b.mp4"}
+    job, seen = _rerun(folder / "job2.yml", folder / "state2", spec)
+    assert _extracted(seen) == {"a": True, "b": False}
+    assert [r["why"] for r in _reports(seen, "model_reset")] == [["faces_a"]]
+    _assert_made_from(job, folder / "original" / "a.mp4")
+
+
+def test_a_changed_extract_size_redoes_extract_train_convert_only(finished: Any) -> None:
+    _, _, _, folder = finished
+    spec = yaml.safe_load((folder / "job2.yml").read_text())
+    spec["extract"]["size"] = 320
+    _, seen = _rerun(folder / "job2.yml", folder / "state2", spec)
+    started = [e.phase for e in seen if isinstance(e, ev.PhaseStarted)]
+    assert started == ["extract", "train", "convert", "fetch"]
+    assert _extracted(seen) == {"a": True, "b": True}
+    assert [r["why"] for r in _reports(seen, "model_reset")] == [["faces_a", "faces_b"]]
+
+
+def test_a_changed_trainer_redoes_train_and_convert_only(finished: Any) -> None:
+    _, _, _, folder = finished
+    spec = yaml.safe_load((folder / "job2.yml").read_text())
+    spec["train"]["trainer"] = "lightweight"
+    spec["train"]["config"].pop("model.original", None)
+    job, seen = _rerun(folder / "job2.yml", folder / "state2", spec)
+    started = [e.phase for e in seen if isinstance(e, ev.PhaseStarted)]
+    assert started == ["train", "convert", "fetch"]
+    assert not _reports(seen, "faces")
+    (reset,) = _reports(seen, "model_reset")
+    assert "trainer" in reset["why"]
+    manifest = json.loads((job.output_dir / f"{job.name}.manifest.json").read_text())
+    assert manifest["model"]["trainer"] == "lightweight"
+    assert manifest["model"]["iterations"] == QUICK

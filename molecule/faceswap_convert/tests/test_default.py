@@ -51,7 +51,18 @@ def test_video_is_tagged_as_synthetic_media(host, tmp_path: Path) -> None:
 def test_manifest_matches_the_video(host) -> None:
     manifest = json.loads(host.file(f"{JOB}/output/molecule.manifest.json").content_string)
     assert manifest["output"]["sha256"] == hashlib.sha256(host.file(VIDEO).content).hexdigest()
-    assert manifest["model"] == {"trainer": "original", "iterations": 4}
+    made_from = json.loads(host.file(f"{JOB}/model/.fsoci_made_from.json").content_string)
+    assert manifest["model"] == {
+        "trainer": "original",
+        "iterations": 4,
+        "made_from": made_from["key"],
+    }
+    # The manifest names the media the video was made from, as the conversion's marker does.
+    media = f"{JOB}/inputs/a/a.mp4"
+    assert manifest["inputs"]["a"]["sha256"] == host.check_output(f"sha256sum {media}").split()[0]
+    marker = json.loads(host.file(f"{JOB}/logs/convert.done").content_string)
+    assert marker["made_from"]["input_sha256"] == manifest["inputs"]["a"]["sha256"]
+    assert marker["made_from"]["model"] == made_from["key"]
     assert manifest["consent"].startswith("I have the consent")
     assert len(manifest["faceswap_commit"]) == 40
     assert host.file(VIDEO).user == "faceswap"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 JOB = "/opt/faceswap-oci/jobs/molecule"
@@ -23,8 +25,14 @@ def test_faces_belong_to_the_faceswap_user(host, side: str) -> None:
 @pytest.mark.parametrize("side", ["a", "b"])
 def test_alignments_and_markers_written(host, side: str) -> None:
     assert host.file(f"{JOB}/inputs/{side}/{side}_alignments.fsa").is_file
-    markers = host.check_output(f"ls {JOB}/logs/extract_{side}.*.done")
-    assert len(markers.split()) == 1
+    marker = json.loads(host.file(f"{JOB}/logs/extract_{side}.done").content_string)
+    media = f"{JOB}/inputs/{side}/{side}.mp4"
+    # The marker names what the faces were made from: the media's checksum and the command.
+    assert marker["made_from"]["media"] == {
+        "path": media,
+        "sha256": host.check_output(f"sha256sum {media}").split()[0],
+    }
+    assert marker["made_from"]["argv"][2:4] == ["extract", "-i"]
     log = host.file(f"{JOB}/logs/extract_{side}.log")
     assert log.is_file and log.size > 0
 

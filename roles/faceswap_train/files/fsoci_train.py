@@ -17,7 +17,16 @@ Installed by the ``faceswap_train`` role into ``<job>/config/`` and driven by on
     Detach ``run`` into its own session (used where no systemd is available) and return.
 ``status CONFIG``
     One JSON line: whether the supervisor of this job is alive, and its pid.
-``poll CONFIG``
+``prepare CONFIG SECONDS``
+    Keep the model only if it was trained on what the config's ``made_from`` names (the faces'
+    checksums, the trainer, the model settings; ``<model>/.fsoci_made_from.json`` records it).
+    Otherwise a model trained on other faces is no resume: stop a running training (as
+    ``stop``), move the model and its training logs aside to ``<job>/model.replaced/<when>-<key>/``
+    and start from an empty model folder. One JSON line ``{"fsoci_prepare": {...}}`` says what
+    it did and why.
+``poll CONFIG [SECONDS]``
+    (With SECONDS: wait up to that long for the training to end, checking every second, then
+    answer; the role's poll loop uses it, so the end of a training is seen at once.)
     One JSON line ``{"fsoci_progress": {...}}`` with iteration, losses, it/s and a state:
     ``starting``, ``running``, ``stopping``, ``finished``, ``stopped`` or ``failed``. Decides the
     stop criteria (wall-clock hours since the job's first start, loss plateau; the iteration
@@ -61,6 +70,7 @@ class Job:
         self.startfile = self.logs / "train.started.json"
         self.sessionfile = self.logs / "train.session.json"
         self.donefile = self.model_dir / ".fsoci_train_done"
+        self.madefile = self.model_dir / ".fsoci_made_from.json"
         self.preview_src = Path(self.cfg["faceswap_dir"]) / "training_preview.png"
         self.preview_dst = self.logs / "preview.png"
         self.state_file = self.model_dir / f"{self.cfg['trainer']}_state.json"
@@ -293,7 +303,8 @@ def criterion_met(job: Job, state_iters: int) -> str | None:
     return None
 
 
-def cmd_poll(job: Job) -> int:
+def poll_once(job: Job) -> dict[str, Any]:
+    """The training's progress and state now (and one stop request when a criterion is met)."""
     cfg = job.cfg
     text = _tail(job.out)
     info = _progress(text)
@@ -350,6 +361,20 @@ def cmd_poll(job: Job) -> int:
         progress["stop_reason"] = reason
     if state in ("failed", "stopped"):
         progress["log_tail"] = text.replace("\r", "\n").splitlines()[-15:]
+    return progress
+
+
+TERMINAL = ("finished", "stopped", "failed")
+
+
+def cmd_poll(job: Job, wait: float = 0.0) -> int:
+    """Print the progress once the training reaches a terminal state, or after *wait* seconds
+    (a long poll: the caller learns of the end within a second, not a poll interval later)."""
+    deadline = time.monotonic() + wait
+    progress = poll_once(job)
+    while progress["state"] not in TERMINAL and time.monotonic() < deadline:
+        time.sleep(min(1.0, max(0.0, deadline - time.monotonic())))
+        progress = poll_once(job)
     print(json.dumps({"fsoci_progress": progress}, sort_keys=True))
     return 0
 
@@ -375,11 +400,78 @@ def cmd_stop(job: Job, timeout: float) -> int:
     return 1 if still else 0
 
 
+# The training's own files that belong with a model (moved aside with it by `prepare`).
+TRAINING_LOGS = (
+    "train.out",
+    "train.log",
+    "train.exit.json",
+    "train.stop.json",
+    "train.started.json",
+    "train.session.json",
+    "preview.png",
+)
+
+
+def model_differences(have: dict[str, Any] | None, want: dict[str, Any]) -> list[str]:
+    """The parts of ``made_from`` in which the model on disk differs from what is wanted."""
+    if have is None:
+        return ["unknown (the model records nothing)"]
+    old, new = have.get("made_from") or {}, want.get("made_from") or {}
+    return sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k)) or ["key"]
+
+
+def cmd_prepare(job: Job, timeout: float) -> int:
+    want = {"key": job.cfg["made_from_key"], "made_from": job.cfg["made_from"]}
+    have = _read_json(job.madefile)
+    report: dict[str, Any] = {"key": want["key"], "reset": False, "changed": False}
+    if have is not None and have.get("key") == want["key"]:
+        print(json.dumps({"fsoci_prepare": report}, sort_keys=True))
+        return 0
+    model = (
+        [p for p in job.model_dir.iterdir() if p != job.madefile] if job.model_dir.is_dir() else []
+    )
+    if model:
+        pid = job.alive_pid()
+        if pid is not None:
+            _request_stop(job, pid, "made from other inputs")
+            deadline = time.monotonic() + timeout
+            while job.alive_pid() is not None and time.monotonic() < deadline:
+                time.sleep(0.5)
+            if job.alive_pid() is not None:
+                report["error"] = (
+                    f"the running training (pid {pid}) did not stop in {timeout:.0f} s"
+                )
+                print(json.dumps({"fsoci_prepare": report}, sort_keys=True))
+                return 1
+        old_key = str((have or {}).get("key") or "unknown")
+        aside = job.job_dir / "model.replaced" / f"{time.strftime('%Y%m%dT%H%M%S')}-{old_key[:12]}"
+        aside.mkdir(parents=True)
+        report.update(
+            reset=True,
+            why=model_differences(have, want),
+            old_iterations=job.iterations(),
+            kept=str(aside),
+        )
+        shutil.move(str(job.model_dir), str(aside / "model"))
+        (aside / "logs").mkdir()
+        for name in TRAINING_LOGS:
+            if (job.logs / name).exists():
+                shutil.move(str(job.logs / name), str(aside / "logs" / name))
+    job.model_dir.mkdir(parents=True, exist_ok=True)
+    _write_json(job.madefile, want)
+    report["changed"] = True
+    print(json.dumps({"fsoci_prepare": report}, sort_keys=True))
+    return 0
+
+
 def main(argv: list[str]) -> int:
-    if len(argv) == 4 and argv[1] == "stop":
-        return cmd_stop(Job(argv[2]), float(argv[3]))
+    if len(argv) == 4 and argv[1] in ("stop", "prepare"):
+        run = cmd_stop if argv[1] == "stop" else cmd_prepare
+        return run(Job(argv[2]), float(argv[3]))
+    if len(argv) == 4 and argv[1] == "poll":
+        return cmd_poll(Job(argv[2]), float(argv[3]))
     if len(argv) != 3 or argv[1] not in ("run", "start", "status", "poll"):
-        usage = "run|start|status|poll CONFIG | stop CONFIG SECONDS"
+        usage = "run|start|status|poll CONFIG | poll|stop|prepare CONFIG SECONDS"
         print(f"usage: {argv[0]} {usage}", file=sys.stderr)
         return 2
     job = Job(argv[2])
