@@ -28,15 +28,20 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if report.skipped and not hasattr(report, "wasxfail") and _on_ci():
         reason = str(report.longrepr[2]) if isinstance(report.longrepr, tuple) else ""
         reason = reason.removeprefix("Skipped: ")
-        if any(reason.startswith(allowed) for allowed in SKIP_ALLOWED):
-            _allowed_skips.append((item.nodeid, reason))
-        else:
+        if not any(reason.startswith(allowed) for allowed in SKIP_ALLOWED):
             report.outcome = "failed"
             report.longrepr = (
                 f"skipped on CI ({reason!r}): a skip is a failure here; the allowed reasons "
                 f"are {sorted(SKIP_ALLOWED)} (tests/ci_policy.py)"
             )
     return report
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    # Here, not in makereport: with pytest-xdist this runs in the controller, which prints.
+    if report.skipped and not hasattr(report, "wasxfail") and _on_ci():
+        reason = str(report.longrepr[2]) if isinstance(report.longrepr, tuple) else ""
+        _allowed_skips.append((report.nodeid, reason.removeprefix("Skipped: ")))
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:

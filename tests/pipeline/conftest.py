@@ -10,12 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from faceswap_oci.demo import make_demo_inputs
-from tests.faceswap.local import LocalInstall
 from tests.pipeline.jobs import PHASES, Job, PhaseRun, new_job
+
+if TYPE_CHECKING:
+    from tests.faceswap.local import LocalInstall
 
 FRAMES = 40
 
