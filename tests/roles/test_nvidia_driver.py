@@ -11,14 +11,13 @@ at all: they detect this machine's (absent) GPU.
 from __future__ import annotations
 
 import shutil
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.roles.plans import run_plans
+
 PLAYBOOK = Path(__file__).with_name("nvidia_driver_plan.yml")
 
 UBUNTU_2404 = {
@@ -160,8 +159,20 @@ PLAN_CASES: dict[str, tuple[dict[str, Any], dict[str, Any] | None, dict[str, Any
             "fabric_manager": False,
         },
     ),
-    "a100x8_oracle8_old_driver": (
+    # The 535 driver already there works with the CUDA 12.6 wheels: auto keeps it.
+    "a100x8_oracle8_old_driver_kept": (
         {"nvidia_driver_gpu_facts": A100X8},
+        ORACLE_8,
+        {
+            "action": "none",
+            "backend": "nvidia12",
+            "driver_version": "535.183.01",
+            "packages": [],
+            "repo": None,
+        },
+    ),
+    "a100x8_oracle8_old_driver_nvidia13": (
+        {"nvidia_driver_gpu_facts": A100X8, "nvidia_driver_backend": "nvidia13"},
         ORACLE_8,
         {
             "action": "install",
@@ -278,35 +289,16 @@ BACKEND_TASK = "Set the Faceswap backend for the faceswap role"
 def outcomes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
     """Run the playbook once for all cases; return each host's plan or failure, read from
     ansible-runner's events as the wrapper reads them."""
-    ansible_runner = pytest.importorskip("ansible_runner")
     work = tmp_path_factory.mktemp("nvidia_driver_plans")
     hosts: dict[str, dict[str, Any]] = {}
     for name, (role_vars, facts, *_rest) in {**PLAN_CASES, **FAIL_CASES}.items():
-        host = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}
-        host |= role_vars
+        host = dict(role_vars)
         if facts is not None:
             host["case_os_facts"] = facts
         hosts[name] = host
-    inventory = work / "inventory.yml"
-    inventory.write_text(yaml.safe_dump({"all": {"hosts": hosts}}))
-    (work / "runner").mkdir()
-    runner = ansible_runner.run(
-        private_data_dir=str(work / "runner"),
-        playbook=str(PLAYBOOK),
-        inventory=str(inventory),
-        # With `binary` (the venv's ansible-playbook, PATH may lack it) runner leaves the
-        # playbook off the command line, so it goes in cmdline.
-        cmdline=f"--check --tags nvidia_driver_configure {PLAYBOOK}",
-        binary=str(Path(sys.executable).with_name("ansible-playbook")),
-        envvars={
-            "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
-            "ANSIBLE_COLLECTIONS_PATH": str(ROOT / ".collections"),
-            "ANSIBLE_NOCOLOR": "1",
-        },
-        quiet=True,
-    )
+    events, stdout = run_plans(PLAYBOOK, hosts, "nvidia_driver_configure", work)
     results: dict[str, dict[str, Any]] = {name: {} for name in hosts}
-    for event in runner.events:
+    for event in events:
         data = event.get("event_data", {})
         host, task, res = data.get("host"), data.get("task"), data.get("res", {})
         if host not in results:
@@ -319,7 +311,6 @@ def outcomes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, An
             results[host]["detected"] = res["ansible_facts"]["nvidia_driver_detected"]
         elif event["event"] == "runner_on_ok" and task == BACKEND_TASK:
             results[host]["backend"] = res["ansible_facts"]["nvidia_driver_faceswap_backend"]
-    stdout = runner.stdout.read()
     missing = sorted(name for name, got in results.items() if not got)
     assert not missing, f"no outcome for {missing}:\n{stdout[-4000:]}"
     return results
