@@ -14,10 +14,16 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def run_plans(
-    playbook: Path, hosts: dict[str, dict[str, Any]], tags: str, work: Path
-) -> tuple[list[dict[str, Any]], str]:
+    playbook: Path,
+    hosts: dict[str, dict[str, Any]],
+    tags: str,
+    work: Path,
+    facts: dict[str, tuple[str, str]],
+) -> dict[str, dict[str, Any]]:
     """Run ``playbook`` with ``--check --tags tags`` on ``hosts`` (name -> host vars, each on a
-    local connection with this interpreter); return the events and ansible's stdout."""
+    local connection with this interpreter). Return, per host, the facts set by the tasks named
+    in ``facts`` (task name -> (key in the result, fact name)), or ``{"failed": (task, msg)}``
+    for a host that failed; every host must have one or the other."""
     ansible_runner = pytest.importorskip("ansible_runner")
     base = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}
     inventory = work / "inventory.yml"
@@ -40,4 +46,17 @@ def run_plans(
         },
         quiet=True,
     )
-    return list(runner.events), runner.stdout.read()
+    results: dict[str, dict[str, Any]] = {name: {} for name in hosts}
+    for event in runner.events:
+        data = event.get("event_data", {})
+        host, task, res = data.get("host"), data.get("task"), data.get("res", {})
+        if host not in results:
+            continue
+        if event["event"] == "runner_on_failed":
+            results[host] = {"failed": (task, res.get("msg"))}
+        elif event["event"] == "runner_on_ok" and task in facts:
+            key, fact = facts[task]
+            results[host][key] = res["ansible_facts"][fact]
+    missing = sorted(name for name, got in results.items() if not got)
+    assert not missing, f"no outcome for {missing}:\n{runner.stdout.read()[-4000:]}"
+    return results

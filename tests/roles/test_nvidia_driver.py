@@ -296,23 +296,12 @@ def outcomes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, An
         if facts is not None:
             host["case_os_facts"] = facts
         hosts[name] = host
-    events, stdout = run_plans(PLAYBOOK, hosts, "nvidia_driver_configure", work)
-    results: dict[str, dict[str, Any]] = {name: {} for name in hosts}
-    for event in events:
-        data = event.get("event_data", {})
-        host, task, res = data.get("host"), data.get("task"), data.get("res", {})
-        if host not in results:
-            continue
-        if event["event"] == "runner_on_failed":
-            results[host] = {"failed_task": task, "msg": res.get("msg")}
-        elif event["event"] == "runner_on_ok" and task == PLAN_TASK:
-            results[host]["plan"] = res["ansible_facts"]["nvidia_driver_plan"]
-        elif event["event"] == "runner_on_ok" and task == DETECT_TASK:
-            results[host]["detected"] = res["ansible_facts"]["nvidia_driver_detected"]
-        elif event["event"] == "runner_on_ok" and task == BACKEND_TASK:
-            results[host]["backend"] = res["ansible_facts"]["nvidia_driver_faceswap_backend"]
-    missing = sorted(name for name, got in results.items() if not got)
-    assert not missing, f"no outcome for {missing}:\n{stdout[-4000:]}"
+    facts = {
+        PLAN_TASK: ("plan", "nvidia_driver_plan"),
+        DETECT_TASK: ("detected", "nvidia_driver_detected"),
+        BACKEND_TASK: ("backend", "nvidia_driver_faceswap_backend"),
+    }
+    results = run_plans(PLAYBOOK, hosts, "nvidia_driver_configure", work, facts)
     return results
 
 
@@ -325,7 +314,7 @@ def _skip_if_gpu_here(case: str) -> None:
 def test_plan(case: str, outcomes: dict[str, dict[str, Any]]) -> None:
     _skip_if_gpu_here(case)
     outcome = outcomes[case]
-    assert "msg" not in outcome, outcome.get("msg")
+    assert "failed" not in outcome, outcome.get("failed")
     assert outcome.keys() == {"plan", "detected", "backend"}
     expected = PLAN_CASES[case][2]
     plan = outcome["plan"]
@@ -338,7 +327,7 @@ def test_plan(case: str, outcomes: dict[str, dict[str, Any]]) -> None:
 def test_failure_message(case: str, outcomes: dict[str, dict[str, Any]]) -> None:
     _skip_if_gpu_here(case)
     _vars, _facts, task, message = FAIL_CASES[case]
-    assert outcomes[case] == {"failed_task": task, "msg": message}
+    assert outcomes[case] == {"failed": (task, message)}
 
 
 def test_cpu_host_detection_is_real(outcomes: dict[str, dict[str, Any]]) -> None:

@@ -162,25 +162,13 @@ def outcomes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, An
             _fake_nvidia_smi(bindir, A10_SMI.format(driver=driver))
             host["case_environment"] = {"PATH": f"{bindir}:/usr/bin:/bin"}
         hosts[name] = host
-    events, stdout = run_plans(
-        PLAYBOOK, hosts, "host_prepare_configure,nvidia_driver_configure", work
-    )
-    results: dict[str, dict[str, Any]] = {name: {} for name in hosts}
-    for event in events:
-        data = event.get("event_data", {})
-        host, task, res = data.get("host"), data.get("task"), data.get("res", {})
-        if host not in results:
-            continue
-        if event["event"] == "runner_on_failed":
-            results[host]["failed"] = (task, res.get("msg"))
-        elif event["event"] == "runner_on_ok" and task == HOST_PLAN_TASK:
-            results[host]["host"] = res["ansible_facts"]["host_prepare_plan"]
-        elif event["event"] == "runner_on_ok" and task == DRIVER_PLAN_TASK:
-            results[host]["driver"] = res["ansible_facts"]["nvidia_driver_plan"]
-        elif event["event"] == "runner_on_ok" and task == "Record what was detected":
-            results[host]["source"] = res["ansible_facts"]["nvidia_driver_detected"]["source"]
-    missing = sorted(n for n, got in results.items() if {"host", "driver"} - got.keys())
-    assert not missing, f"no plan for {missing}:\n{stdout[-4000:]}"
+    facts = {
+        HOST_PLAN_TASK: ("host", "host_prepare_plan"),
+        DRIVER_PLAN_TASK: ("driver", "nvidia_driver_plan"),
+        "Record what was detected": ("detected", "nvidia_driver_detected"),
+    }
+    tags = "host_prepare_configure,nvidia_driver_configure"
+    results = run_plans(PLAYBOOK, hosts, tags, work, facts)
     return results
 
 
@@ -192,5 +180,5 @@ def test_host_and_driver_plan(case: str, outcomes: dict[str, dict[str, Any]]) ->
     assert {k: got["host"][k] for k in want_host} == want_host
     assert {k: got["driver"][k] for k in want_driver} == want_driver
     # The driver decision came from the case's nvidia-smi output, not from injected facts.
-    assert got["source"] == ("injected" if driver is None else "nvidia-smi")
+    assert got["detected"]["source"] == ("injected" if driver is None else "nvidia-smi")
     assert got["host"]["distribution"].startswith(facts["distribution"])
