@@ -471,6 +471,18 @@ def decide(
         )
         requested = "auto"
     backend: Backend = detected if requested == "auto" else requested  # type: ignore[assignment]
+    # A driver already loaded that CUDA 12 accepts but CUDA 13 does not (525-579, e.g. on a
+    # cloud GPU image with its driver preinstalled): with `auto`, take the CUDA 12.6 wheels,
+    # which cover every GPU the CUDA 13 ones do (compute capability 5.0-12.0), rather than
+    # install a driver and reboot a paid VM. A pinned branch asks for an install on purpose.
+    if (
+        requested == "auto"
+        and backend == "nvidia13"
+        and pinned_branch in (None, "")
+        and not driver_adequate(driver_version, "nvidia13")
+        and driver_adequate(driver_version, "nvidia12")
+    ):
+        backend = "nvidia12"
     labels = _gpu_label(gpus)
 
     if not gpus:

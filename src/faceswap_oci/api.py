@@ -19,7 +19,19 @@ from faceswap_oci.runner import PHASES, EventCallback, JobResult, Runner
 from faceswap_oci.spec import Job, load_job
 from faceswap_oci.state import StateDir, default_state_root
 
-__all__ = ["Plan", "PlannedPhase", "SweepResult", "down", "load_job", "plan", "run", "sweep"]
+__all__ = [
+    "HOST_OS",
+    "HostOs",
+    "Plan",
+    "PlannedHost",
+    "PlannedPhase",
+    "SweepResult",
+    "down",
+    "load_job",
+    "plan",
+    "run",
+    "sweep",
+]
 
 PHASE_DESCRIPTIONS = {
     "provision": "create network and GPU instance in OCI (failover across ADs and shapes)",
@@ -42,6 +54,46 @@ class PlannedPhase:
 
 
 @dataclass(frozen=True)
+class HostOs:
+    """What an OCI image family gives the job's host, as the roles will find it."""
+
+    python: str  # the interpreter host_prepare provides and the venv is made with
+    system_python: str  # the image's own /usr/bin/python3
+    driver: str  # how the NVIDIA driver gets there
+    host_prepare_vars: str  # roles/host_prepare/vars file that says `python` (unit-tested)
+
+
+# target.oci.os -> the host. The Python is host_prepare's `_host_prepare_python` for that OS
+# (tests/unit/test_host_os.py keeps the two equal); the GPU image is what oci_instance prefers
+# for Oracle Linux (plugins/module_utils/oci_launch.py, choose_image).
+HOST_OS: dict[str, HostOs] = {
+    "Oracle Linux 9": HostOs(
+        "python3.12", "3.9", "preinstalled on the Oracle-Linux-9.x-Gen2-GPU image", "RedHat.yml"
+    ),
+    "Oracle Linux 8": HostOs(
+        "python3.12", "3.6", "preinstalled on the Oracle-Linux-8.x-Gen2-GPU image", "RedHat.yml"
+    ),
+    "Canonical Ubuntu 24.04": HostOs(
+        "python3.12", "3.12", "installed at setup (DKMS build, then a reboot)", "Ubuntu-24.yml"
+    ),
+    "Canonical Ubuntu 22.04": HostOs(
+        "python3.11", "3.10", "installed at setup (DKMS build, then a reboot)", "Ubuntu-22.yml"
+    ),
+}
+
+
+@dataclass(frozen=True)
+class PlannedHost:
+    """The image an OCI job launches and the Python its host will run Faceswap with."""
+
+    image: str
+    python: str
+
+    def summary(self) -> str:
+        return f"image: {self.image}\npython: {self.python}"
+
+
+@dataclass(frozen=True)
 class Plan:
     job: str
     target: str
@@ -49,9 +101,12 @@ class Plan:
     output_dir: Path
     phases: tuple[PlannedPhase, ...]
     cost: dict[str, Any] | None
+    host: PlannedHost | None = None
 
     def summary(self) -> str:
         lines = [f"job {self.job}: target {self.target}", f"state: {self.state_dir}"]
+        if self.host:
+            lines += [f"  {line}" for line in self.host.summary().splitlines()]
         for p in self.phases:
             mark = "run " if p.will_run else "skip"
             lines.append(f"  [{mark}] {p.name:<9} {p.description} ({p.reason})")
@@ -70,6 +125,30 @@ def _target_text(job: Job) -> str:
         pre = " preemptible" if target.oci.preemptible else ""
         return f"oci {target.oci.region}{pre} [{shapes}]"
     return "local (this machine)"
+
+
+def _planned_host(job: Job) -> PlannedHost | None:
+    oci = job.spec.target.oci
+    if job.spec.target.kind != "oci" or oci is None:
+        return None
+    known = HOST_OS.get(oci.os)
+    if oci.image:
+        image = f"{oci.image} (given; target.oci.os says {oci.os})"
+    elif oci.os.startswith("Oracle Linux"):
+        image = (
+            f"{oci.os}, the newest {oci.os.replace(' ', '-')}.x-Gen2-GPU-* image for the shape "
+            "(NVIDIA driver preinstalled)"
+        )
+    else:
+        image = f"{oci.os}, the newest image for the shape"
+    if known is None:
+        python = "the newest python3.13/3.12/3.11 on the host (no table entry for this OS)"
+    else:
+        python = (
+            f"/usr/bin/{known.python} (the image's /usr/bin/python3 is {known.system_python}); "
+            f"NVIDIA driver {known.driver}"
+        )
+    return PlannedHost(image=image, python=python)
 
 
 # Rough phase durations for the estimate in `plan` (seconds; train comes from the spec).
@@ -139,6 +218,7 @@ def plan(
         output_dir=job.output_dir,
         phases=tuple(phases),
         cost=_cost(job),
+        host=_planned_host(job),
     )
 
 

@@ -97,6 +97,7 @@ def plan(
             "state_dir": str(result.state_dir),
             "output_dir": str(result.output_dir),
             "cost": result.cost,
+            "host": result.host.__dict__ if result.host else None,
             "phases": [p.__dict__ for p in result.phases],
         }
         sys.stdout.write(json.dumps(data) + "\n")
@@ -107,6 +108,9 @@ def plan(
     for p in result.phases:
         table.add_row(p.name, "run" if p.will_run else "skip", p.description, p.reason)
     out.print(table)
+    if result.host:
+        out.print(f"image:  {result.host.image}")
+        out.print(f"python: {result.host.python}")
     if result.cost and "error" in result.cost:
         out.print(f"estimated cost: unknown ({result.cost['error']})")
     elif result.cost:

@@ -11,14 +11,13 @@ at all: they detect this machine's (absent) GPU.
 from __future__ import annotations
 
 import shutil
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.roles.plans import run_plans
+
 PLAYBOOK = Path(__file__).with_name("nvidia_driver_plan.yml")
 
 UBUNTU_2404 = {
@@ -160,8 +159,20 @@ PLAN_CASES: dict[str, tuple[dict[str, Any], dict[str, Any] | None, dict[str, Any
             "fabric_manager": False,
         },
     ),
-    "a100x8_oracle8_old_driver": (
+    # The 535 driver already there works with the CUDA 12.6 wheels: auto keeps it.
+    "a100x8_oracle8_old_driver_kept": (
         {"nvidia_driver_gpu_facts": A100X8},
+        ORACLE_8,
+        {
+            "action": "none",
+            "backend": "nvidia12",
+            "driver_version": "535.183.01",
+            "packages": [],
+            "repo": None,
+        },
+    ),
+    "a100x8_oracle8_old_driver_nvidia13": (
+        {"nvidia_driver_gpu_facts": A100X8, "nvidia_driver_backend": "nvidia13"},
         ORACLE_8,
         {
             "action": "install",
@@ -278,50 +289,19 @@ BACKEND_TASK = "Set the Faceswap backend for the faceswap role"
 def outcomes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
     """Run the playbook once for all cases; return each host's plan or failure, read from
     ansible-runner's events as the wrapper reads them."""
-    ansible_runner = pytest.importorskip("ansible_runner")
     work = tmp_path_factory.mktemp("nvidia_driver_plans")
     hosts: dict[str, dict[str, Any]] = {}
     for name, (role_vars, facts, *_rest) in {**PLAN_CASES, **FAIL_CASES}.items():
-        host = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}
-        host |= role_vars
+        host = dict(role_vars)
         if facts is not None:
             host["case_os_facts"] = facts
         hosts[name] = host
-    inventory = work / "inventory.yml"
-    inventory.write_text(yaml.safe_dump({"all": {"hosts": hosts}}))
-    (work / "runner").mkdir()
-    runner = ansible_runner.run(
-        private_data_dir=str(work / "runner"),
-        playbook=str(PLAYBOOK),
-        inventory=str(inventory),
-        # With `binary` (the venv's ansible-playbook, PATH may lack it) runner leaves the
-        # playbook off the command line, so it goes in cmdline.
-        cmdline=f"--check --tags nvidia_driver_configure {PLAYBOOK}",
-        binary=str(Path(sys.executable).with_name("ansible-playbook")),
-        envvars={
-            "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
-            "ANSIBLE_COLLECTIONS_PATH": str(ROOT / ".collections"),
-            "ANSIBLE_NOCOLOR": "1",
-        },
-        quiet=True,
-    )
-    results: dict[str, dict[str, Any]] = {name: {} for name in hosts}
-    for event in runner.events:
-        data = event.get("event_data", {})
-        host, task, res = data.get("host"), data.get("task"), data.get("res", {})
-        if host not in results:
-            continue
-        if event["event"] == "runner_on_failed":
-            results[host] = {"failed_task": task, "msg": res.get("msg")}
-        elif event["event"] == "runner_on_ok" and task == PLAN_TASK:
-            results[host]["plan"] = res["ansible_facts"]["nvidia_driver_plan"]
-        elif event["event"] == "runner_on_ok" and task == DETECT_TASK:
-            results[host]["detected"] = res["ansible_facts"]["nvidia_driver_detected"]
-        elif event["event"] == "runner_on_ok" and task == BACKEND_TASK:
-            results[host]["backend"] = res["ansible_facts"]["nvidia_driver_faceswap_backend"]
-    stdout = runner.stdout.read()
-    missing = sorted(name for name, got in results.items() if not got)
-    assert not missing, f"no outcome for {missing}:\n{stdout[-4000:]}"
+    facts = {
+        PLAN_TASK: ("plan", "nvidia_driver_plan"),
+        DETECT_TASK: ("detected", "nvidia_driver_detected"),
+        BACKEND_TASK: ("backend", "nvidia_driver_faceswap_backend"),
+    }
+    results = run_plans(PLAYBOOK, hosts, "nvidia_driver_configure", work, facts)
     return results
 
 
@@ -334,7 +314,7 @@ def _skip_if_gpu_here(case: str) -> None:
 def test_plan(case: str, outcomes: dict[str, dict[str, Any]]) -> None:
     _skip_if_gpu_here(case)
     outcome = outcomes[case]
-    assert "msg" not in outcome, outcome.get("msg")
+    assert "failed" not in outcome, outcome.get("failed")
     assert outcome.keys() == {"plan", "detected", "backend"}
     expected = PLAN_CASES[case][2]
     plan = outcome["plan"]
@@ -347,7 +327,7 @@ def test_plan(case: str, outcomes: dict[str, dict[str, Any]]) -> None:
 def test_failure_message(case: str, outcomes: dict[str, dict[str, Any]]) -> None:
     _skip_if_gpu_here(case)
     _vars, _facts, task, message = FAIL_CASES[case]
-    assert outcomes[case] == {"failed_task": task, "msg": message}
+    assert outcomes[case] == {"failed": (task, message)}
 
 
 def test_cpu_host_detection_is_real(outcomes: dict[str, dict[str, Any]]) -> None:

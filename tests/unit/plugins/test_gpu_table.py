@@ -284,7 +284,22 @@ def _gpus(*names: str) -> list[t.Gpu]:
 #   backend, action, target branch, kernel modules, fabric manager
 DECISIONS = [
     (_gpus("NVIDIA A10"), None, "auto", None, "nvidia13", "install", 580, "open", False),
-    (_gpus("NVIDIA A10"), "570.148.08", "auto", None, "nvidia13", "install", 580, "open", False),
+    # A preinstalled driver CUDA 12 accepts (a GPU image's): auto keeps it, with the CUDA 12.6
+    # wheels; asking for nvidia13, or pinning a branch, still installs.
+    (_gpus("NVIDIA A10"), "570.148.08", "auto", None, "nvidia12", "none", 580, "open", False),
+    (
+        _gpus("NVIDIA A10"),
+        "570.148.08",
+        "nvidia13",
+        None,
+        "nvidia13",
+        "install",
+        580,
+        "open",
+        False,
+    ),
+    (_gpus("NVIDIA A10"), "570.148.08", "auto", "580", "nvidia13", "install", 580, "open", False),
+    (_gpus("NVIDIA A10"), "520.61.05", "auto", None, "nvidia13", "install", 580, "open", False),
     (_gpus("NVIDIA A10"), "580.95.05", "auto", None, "nvidia13", "none", 580, "open", False),
     (_gpus("NVIDIA A10"), "590.44.01", "auto", "580", "nvidia13", "none", 580, "open", False),
     (
