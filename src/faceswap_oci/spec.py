@@ -276,6 +276,30 @@ class JobSpec(_Model):
     teardown: Literal["always", "on_success", "never"] = Field(
         "always", description="When to remove the cloud resources the job created."
     )
+    notify: list[Annotated[str, Field(min_length=4)]] = Field(
+        default_factory=list,
+        description="Apprise URLs told when the job finishes or fails, a teardown fails, the "
+        "cost threshold is crossed (ntfy://, slack://, discord://, mailto://, tgram://, "
+        "json://...). They are credentials: never printed or logged in full.",
+    )
+    notify_cost_usd: float | None = Field(
+        None, gt=0, description="Notify once when the job's list-price cost so far reaches this."
+    )
+    notify_every_hours: float | None = Field(
+        None, gt=0, description="Also notify every N hours of training, with the preview."
+    )
+
+    @field_validator("notify")
+    @classmethod
+    def _notify_urls_have_a_scheme(cls, value: list[str]) -> list[str]:
+        for index, url in enumerate(value):
+            if "://" not in url:
+                # the value is a credential: name its position, never echo it
+                raise ValueError(
+                    f"notify[{index}]: not an Apprise URL (no scheme://); write it like "
+                    "ntfy://topic or json://host:port/path"
+                )
+        return value
 
     @field_validator("consent")
     @classmethod
