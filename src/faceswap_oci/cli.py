@@ -446,8 +446,10 @@ def notify_test(
     from faceswap_oci import notify
 
     state = _job_state(name, state_dir)
-    spec = state.load_spec()["spec"]
-    notifier = notify.for_spec(spec, None)
+    # the state keeps only the URLs' schemes: the job file has them
+    source = Path(str(state.load_spec().get("source")))
+    job = _guard(lambda: load_job(source))
+    notifier = notify.for_spec(job.spec.model_dump(mode="json"), None)
     if notifier is None:
         err.print(f"error: job {name!r} has no `notify` URLs in its spec; add `notify: [...]`")
         raise typer.Exit(2)

@@ -22,18 +22,13 @@ from pathlib import Path
 from typing import Any
 
 from faceswap_oci import events as ev
+from faceswap_oci.spec import redact_url as redact
 
 log = logging.getLogger(__name__)
 # Apprise logs the services it sends to, URL parts included.
 logging.getLogger("apprise").setLevel(logging.CRITICAL + 1)
 
 SEND_TIMEOUT_S = 10.0
-
-
-def redact(url: str) -> str:
-    """What may be shown of a notification URL: its scheme only."""
-    scheme = url.split("://", 1)[0] if "://" in url else "?"
-    return f"{scheme}://…"
 
 
 @dataclass(frozen=True)

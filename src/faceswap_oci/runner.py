@@ -343,7 +343,7 @@ class Runner:
         for name in (from_phase, only):
             if name is not None and name not in PHASES:
                 raise StateError(f"unknown phase {name!r}; choose one of {', '.join(PHASES)}")
-        self.state.save_spec(self.job.spec.model_dump(mode="json"), self.job.source)
+        self.state.save_spec(self.job.public_spec(), self.job.source)
         todo = self.plan_phases(from_phase, only)
         skipped = (
             []

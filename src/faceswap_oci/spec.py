@@ -312,6 +312,12 @@ class JobSpec(_Model):
         return value
 
 
+def redact_url(url: str) -> str:
+    """What may be shown or stored of a notification URL (a credential): its scheme only."""
+    scheme = url.split("://", 1)[0] if "://" in url else "?"
+    return f"{scheme}://…"
+
+
 def _normalise(text: str) -> str:
     return " ".join(text.split()).casefold()
 
@@ -330,9 +336,16 @@ class Job:
     def name(self) -> str:
         return self.spec.name
 
+    def public_spec(self) -> dict[str, Any]:
+        """The spec as written to disk (state, extra vars): the ``notify`` URLs are credentials,
+        so only their scheme is kept."""
+        data = self.spec.model_dump(mode="json")
+        data["notify"] = [redact_url(url) for url in self.spec.notify]
+        return data
+
     def extravars_spec(self) -> dict[str, Any]:
         """The spec as Ansible sees it (``fsoci``): plain JSON types, absolute paths."""
-        data = self.spec.model_dump(mode="json")
+        data = self.public_spec()
         data["inputs"] = {"a": str(self.input_a), "b": str(self.input_b)}
         data["output"] = str(self.output_dir)
         return data
