@@ -86,11 +86,11 @@ class _EventLog:
 class JobView:
     """One job's state folder, as the dashboard reads it."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, cache: Path | None = None) -> None:
         self.path = path
         self.name = path.name
         self.log = _EventLog(path / "events.jsonl")
-        self.losses = LossReader(path / "tensorboard")
+        self.losses = LossReader(path / "tensorboard", cache)
         self._lock = threading.Lock()
 
     # files -----------------------------------------------------------------
@@ -247,8 +247,9 @@ class JobView:
 class StateRoot:
     """Every job under one state root; a view per job, kept between requests."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, cache: Path | None = None) -> None:
         self.root = root
+        self.cache = cache
         self._views: dict[str, JobView] = {}
         self._lock = threading.Lock()
 
@@ -262,7 +263,7 @@ class StateRoot:
             return None
         with self._lock:
             if name not in self._views:
-                self._views[name] = JobView(self.root / name)
+                self._views[name] = JobView(self.root / name, self.cache)
             return self._views[name]
 
     def summaries(self) -> list[dict[str, Any]]:

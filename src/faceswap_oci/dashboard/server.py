@@ -21,6 +21,7 @@ from starlette.staticfiles import StaticFiles
 
 from faceswap_oci.dashboard.data import JobView, StateRoot, _EventLog, is_failure
 from faceswap_oci.errors import FaceswapOciError
+from faceswap_oci.state import default_cache_dir
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
@@ -67,8 +68,12 @@ def _not_found(what: str) -> JSONResponse:
     return JSONResponse({"error": what}, status_code=404)
 
 
-def create_app(state_root: Path) -> Starlette:
-    root = StateRoot(state_root)
+def create_app(state_root: Path, cache: Path | None = None) -> Starlette:
+    """The app over ``state_root``; ``cache`` keeps parsed loss histories (default: the
+    user's cache folder)."""
+    root = StateRoot(
+        state_root, cache if cache is not None else default_cache_dir() / "dashboard" / "losses"
+    )
     static = static_dir()
 
     def view(request: Request) -> JobView | None:

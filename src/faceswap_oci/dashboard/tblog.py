@@ -11,11 +11,17 @@ masked CRC of the data; tensorflow ``core/lib/io/record_writer.cc``). tensorboar
 ``RawEventFileLoader`` reads it in pure Python with a per-byte CRC (27 s for 100,000 Faceswap
 iterations on the development machine), so the records are cut here and the CRCs not checked;
 a record cut short at the end of a file (a copy still arriving) is read on the next call.
-Each file is read once: the reader keeps its offset and reads only what was appended since.
+Each file is read once: the reader keeps its offset and reads only what was appended since,
+and keeps what it read in the user's cache folder (``<cache>/dashboard/losses/``, never in the
+job's state), so a restarted dashboard does not read a long history again.
 """
 
 from __future__ import annotations
 
+import bisect
+import hashlib
+import json
+import os
 import struct
 import threading
 from dataclasses import dataclass, field
@@ -27,11 +33,93 @@ TAGS = {"batch_face_a": 0, "batch_face_b": 1}
 _HEADER = struct.Struct("<QI")
 
 
+PREFIX_BYTES = 4096
+
+
 @dataclass
 class _FileState:
     offset: int = 0
     size: int = 0
-    steps: dict[int, list[float | None]] = field(default_factory=dict)
+    prefix: str = ""
+    # columns, in the file's order: Faceswap writes each session's steps in increasing order
+    steps: list[int] = field(default_factory=list)
+    loss_a: list[float | None] = field(default_factory=list)
+    loss_b: list[float | None] = field(default_factory=list)
+
+    def put(self, step: int, index: int, value: float) -> None:
+        if not self.steps or step > self.steps[-1]:
+            self.steps.append(step)
+            self.loss_a.append(None)
+            self.loss_b.append(None)
+            row = len(self.steps) - 1
+        else:
+            row = bisect.bisect_left(self.steps, step)
+            if row == len(self.steps) or self.steps[row] != step:
+                self.steps.insert(row, step)
+                self.loss_a.insert(row, None)
+                self.loss_b.insert(row, None)
+        (self.loss_a if index == 0 else self.loss_b)[row] = value
+
+
+def _prefix_digest(path: Path) -> str:
+    with path.open("rb") as handle:
+        return hashlib.sha256(handle.read(PREFIX_BYTES)).hexdigest()
+
+
+class _DiskCache:
+    """What was read of each event file, keyed by its path; trusted only while the file still
+    starts with the same bytes and is at least as long."""
+
+    def __init__(self, folder: Path | None) -> None:
+        self.folder = folder
+
+    def _file(self, path: Path) -> Path | None:
+        if self.folder is None:
+            return None
+        key = hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:32]
+        return self.folder / f"{key}.json"
+
+    def load(self, path: Path) -> _FileState:
+        cached = self._file(path)
+        try:
+            data = json.loads(cached.read_text()) if cached else None
+            size = path.stat().st_size
+            prefix = _prefix_digest(path)
+        except (OSError, ValueError):
+            return _FileState()
+        if (
+            not isinstance(data, dict)
+            or data.get("prefix") != prefix
+            or int(data.get("offset", 0)) > size
+        ):
+            return _FileState()
+        return _FileState(
+            offset=int(data["offset"]),
+            prefix=prefix,
+            steps=list(data["steps"]),
+            loss_a=list(data["loss_a"]),
+            loss_b=list(data["loss_b"]),
+        )
+
+    def save(self, path: Path, state: _FileState) -> None:
+        cached = self._file(path)
+        if cached is None:
+            return
+        data = {
+            "path": str(path),
+            "offset": state.offset,
+            "prefix": state.prefix,
+            "steps": state.steps,
+            "loss_a": state.loss_a,
+            "loss_b": state.loss_b,
+        }
+        try:
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            tmp = cached.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_text(json.dumps(data, separators=(",", ":")))
+            os.replace(tmp, cached)
+        except OSError:
+            return  # a cache that cannot be written only costs time
 
 
 @dataclass(frozen=True)
@@ -55,9 +143,10 @@ def _session_key(path: Path) -> tuple[int, str]:
 class LossReader:
     """Reads the event files under one folder (``<state>/tensorboard``), incrementally."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, cache: Path | None = None) -> None:
         self.folder = folder
         self._files: dict[Path, _FileState] = {}
+        self._disk = _DiskCache(cache)
         self._lock = threading.Lock()
 
     def files(self) -> list[Path]:
@@ -65,23 +154,29 @@ class LossReader:
             return []
         return sorted(self.folder.glob("*/events.out.tfevents.*"), key=_session_key)
 
-    def _read(self, path: Path, state: _FileState) -> None:
+    def _read(self, path: Path, state: _FileState) -> bool:
+        """Read what was appended to ``path``; True when something was."""
         try:
             size = path.stat().st_size
         except OSError:
-            return
-        if size < state.size:  # replaced by a shorter file: read it again from the start
-            state.offset, state.steps = 0, {}
+            return False
+        if size == state.size:
+            return False
+        if size < state.size or (state.offset and _prefix_digest(path) != state.prefix):
+            # replaced by another file: read it again from the start
+            state.offset, state.steps, state.loss_a, state.loss_b = 0, [], [], []
         state.size = size
         if size <= state.offset:
-            return
+            return False
+        if not state.offset:
+            state.prefix = _prefix_digest(path)
         with path.open("rb") as handle:
             handle.seek(state.offset)
             data = handle.read()
         offset, end = 0, len(data)
         unpack = _HEADER.unpack_from
         parse = event_pb2.Event.FromString
-        steps = state.steps
+        put = state.put
         while offset + 12 <= end:
             length, _crc = unpack(data, offset)
             stop = offset + 12 + length + 4
@@ -91,21 +186,30 @@ class LossReader:
             for value in event.summary.value:
                 index = TAGS.get(value.tag)
                 if index is not None:
-                    row = steps.setdefault(event.step, [None, None])
-                    row[index] = value.simple_value
+                    put(event.step, index, value.simple_value)
             offset = stop
         state.offset += offset
+        return offset > 0
 
     def losses(self) -> Losses:
         with self._lock:
-            merged: dict[int, list[float | None]] = {}
+            states = []
             for path in self.files():
-                state = self._files.setdefault(path, _FileState())
-                self._read(path, state)
-                merged.update(state.steps)
-        steps = sorted(merged)
-        return Losses(
-            steps=tuple(steps),
-            loss_a=tuple(merged[s][0] for s in steps),
-            loss_b=tuple(merged[s][1] for s in steps),
-        )
+                state = self._files.get(path)
+                if state is None:
+                    state = self._files[path] = self._disk.load(path)
+                if self._read(path, state):
+                    self._disk.save(path, state)
+                states.append(state)
+        steps: list[int] = []
+        loss_a: list[float | None] = []
+        loss_b: list[float | None] = []
+        for state in states:
+            if steps and state.steps and state.steps[0] <= steps[-1]:
+                # a session that repeats steps (a model restored from a backup): it wins them
+                keep = bisect.bisect_left(steps, state.steps[0])
+                del steps[keep:], loss_a[keep:], loss_b[keep:]
+            steps += state.steps
+            loss_a += state.loss_a
+            loss_b += state.loss_b
+        return Losses(steps=tuple(steps), loss_a=tuple(loss_a), loss_b=tuple(loss_b))
