@@ -1,15 +1,13 @@
-// Build the dashboard's static files into the Python package (the wheel ships them; nothing
-// is fetched at run time): our own src/ as is, plus uPlot's browser build from node_modules.
-import { copyFileSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+// Vendor uPlot's browser build from node_modules into the dashboard's static folder, which the
+// wheel ships (nothing is fetched at run time). The dashboard's own HTML, JS and CSS are plain
+// files that need no build; they live in that folder (src/faceswap_oci/dashboard/static/).
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const out = join(here, "..", "src", "faceswap_oci", "dashboard", "static");
 mkdirSync(out, { recursive: true });
-for (const name of readdirSync(join(here, "src"))) {
-  copyFileSync(join(here, "src", name), join(out, name));
-}
 const uplot = join(here, "node_modules", "uplot");
 const version = JSON.parse(readFileSync(join(uplot, "package.json"), "utf8")).version;
 copyFileSync(join(uplot, "dist", "uPlot.iife.min.js"), join(out, "uPlot.iife.min.js"));
