@@ -76,8 +76,8 @@ def page_load(url: str) -> tuple[float, int]:
     ):
         with urllib.request.urlopen(url + path) as response:
             response.read()
-    with urllib.request.urlopen(f"{url}api/jobs/{NAME}/losses") as response:
-        points = len(json.load(response)["steps"])
+    with urllib.request.urlopen(f"{url}api/jobs/{NAME}/losses.bin") as response:
+        points = int.from_bytes(response.read()[:4], "little")
     return time.perf_counter() - started, points
 
 

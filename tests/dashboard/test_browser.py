@@ -136,7 +136,9 @@ def test_dashboard_shows_the_demo_job(
         "the loss chart",
     )
     assert points == len(steps)
-    assert browser.execute_script("return window.fsociCharts.loss.data[0]") == sorted(steps)
+    assert browser.execute_script("return Array.from(window.fsociCharts.loss.data[0])") == sorted(
+        steps
+    )
 
     # the video element plays the output: its duration is the file's
     expected = float(ffprobe(output / f"{name}.mp4")["format"]["duration"])

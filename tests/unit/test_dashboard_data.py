@@ -7,6 +7,7 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from faceswap_oci.dashboard.data import JobView, StateRoot, is_failure
@@ -30,6 +31,20 @@ def test_losses_of_every_session_in_step_order(two_sessions: Path) -> None:
     assert losses.steps == tuple(range(1, 66))
     assert losses.loss_a[0] == pytest.approx(loss_at(1, "a"), rel=1e-6)
     assert losses.loss_b[-1] == pytest.approx(loss_at(65, "b"), rel=1e-6)
+
+
+def test_the_page_format_holds_the_same_values(two_sessions: Path) -> None:
+    losses = LossReader(two_sessions).losses()
+    data = losses.as_bytes()
+    count = int(np.frombuffer(data[:4], dtype="<u4")[0])
+    columns = (
+        np.frombuffer(data[4:], dtype="<u4", count=count),
+        np.frombuffer(data[4 + 4 * count :], dtype="<f4").reshape(2, count),
+    )
+    assert count == 65
+    assert columns[0].tolist() == list(losses.steps)
+    assert columns[1][0].tolist() == pytest.approx(list(losses.loss_a), rel=1e-6)
+    assert columns[1][1].tolist() == pytest.approx(list(losses.loss_b), rel=1e-6)
 
 
 def test_only_appended_records_are_read_and_a_cut_record_waits(

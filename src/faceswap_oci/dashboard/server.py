@@ -101,6 +101,13 @@ def create_app(state_root: Path, cache: Path | None = None) -> Starlette:
         data = await asyncio.to_thread(found.losses.losses)
         return JSONResponse(data.as_json())
 
+    async def losses_bin(request: Request) -> Response:
+        found = view(request)
+        if found is None:
+            return _not_found("no such job")
+        data = await asyncio.to_thread(found.losses.losses)
+        return Response(data.as_bytes(), media_type="application/octet-stream")
+
     async def preview(request: Request) -> Response:
         found = view(request)
         path = found.preview() if found else None
@@ -131,6 +138,7 @@ def create_app(state_root: Path, cache: Path | None = None) -> Starlette:
         Route("/api/stream", jobs_stream),
         Route("/api/jobs/{name}", job),
         Route("/api/jobs/{name}/losses", losses),
+        Route("/api/jobs/{name}/losses.bin", losses_bin),
         Route("/api/jobs/{name}/preview.png", preview),
         Route("/api/jobs/{name}/video.mp4", video),
         Route("/api/jobs/{name}/stream", stream),

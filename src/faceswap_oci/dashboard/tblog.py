@@ -27,6 +27,7 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 from tensorboard.compat.proto import event_pb2
 
 TAGS = {"batch_face_a": 0, "batch_face_b": 1}
@@ -77,46 +78,46 @@ class _DiskCache:
         if self.folder is None:
             return None
         key = hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:32]
-        return self.folder / f"{key}.json"
+        return self.folder / f"{key}.npz"
 
     def load(self, path: Path) -> _FileState:
         cached = self._file(path)
         try:
-            data = json.loads(cached.read_text()) if cached else None
+            if cached is None:
+                return _FileState()
+            with np.load(cached) as data:
+                meta = json.loads(bytes(data["meta"]).decode())
+                columns = [data["steps"], data["loss_a"], data["loss_b"]]
             size = path.stat().st_size
             prefix = _prefix_digest(path)
-        except (OSError, ValueError):
+        except (OSError, ValueError, KeyError):
             return _FileState()
-        if (
-            not isinstance(data, dict)
-            or data.get("prefix") != prefix
-            or int(data.get("offset", 0)) > size
-        ):
+        if meta.get("prefix") != prefix or int(meta.get("offset", 0)) > size:
             return _FileState()
+        steps, loss_a, loss_b = (c.tolist() for c in columns)
         return _FileState(
-            offset=int(data["offset"]),
+            offset=int(meta["offset"]),
             prefix=prefix,
-            steps=list(data["steps"]),
-            loss_a=list(data["loss_a"]),
-            loss_b=list(data["loss_b"]),
+            steps=steps,
+            loss_a=[None if v != v else v for v in loss_a],  # NaN: no value at that step
+            loss_b=[None if v != v else v for v in loss_b],
         )
 
     def save(self, path: Path, state: _FileState) -> None:
         cached = self._file(path)
         if cached is None:
             return
-        data = {
-            "path": str(path),
-            "offset": state.offset,
-            "prefix": state.prefix,
-            "steps": state.steps,
-            "loss_a": state.loss_a,
-            "loss_b": state.loss_b,
-        }
+        meta = {"path": str(path), "offset": state.offset, "prefix": state.prefix}
         try:
             cached.parent.mkdir(parents=True, exist_ok=True)
-            tmp = cached.with_suffix(f".{os.getpid()}.tmp")
-            tmp.write_text(json.dumps(data, separators=(",", ":")))
+            tmp = cached.with_name(f"{cached.stem}.{os.getpid()}.tmp.npz")
+            np.savez(
+                tmp,
+                meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8),
+                steps=np.array(state.steps, dtype=np.int64),
+                loss_a=np.array(state.loss_a, dtype=np.float64),
+                loss_b=np.array(state.loss_b, dtype=np.float64),
+            )
             os.replace(tmp, cached)
         except OSError:
             return  # a cache that cannot be written only costs time
@@ -132,6 +133,18 @@ class Losses:
 
     def as_json(self) -> dict[str, list[int] | list[float | None]]:
         return {"steps": list(self.steps), "loss_a": list(self.loss_a), "loss_b": list(self.loss_b)}
+
+    def as_bytes(self) -> bytes:
+        """The page's format (a JSON of 100,000 floats costs more than the whole page): uint32
+        count, then count uint32 steps, count float32 loss A, count float32 loss B (NaN: none),
+        all little-endian."""
+        count = np.array([len(self.steps)], dtype="<u4")
+        columns = (
+            np.array(self.steps, dtype="<u4"),
+            np.array(self.loss_a, dtype="<f4"),
+            np.array(self.loss_b, dtype="<f4"),
+        )
+        return count.tobytes() + b"".join(c.tobytes() for c in columns)
 
 
 def _session_key(path: Path) -> tuple[int, str]:

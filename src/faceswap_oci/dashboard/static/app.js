@@ -136,13 +136,27 @@
     }
   }
 
+  // /losses.bin: uint32 count, count uint32 steps, count float32 loss A, count float32 loss B
+  async function fetchLosses(base) {
+    const buffer = await (await fetch(`${base}/losses.bin`)).arrayBuffer();
+    const count = new DataView(buffer).getUint32(0, true);
+    const column = (i, Type) => new Type(buffer, 4 + 4 * count * i, count);
+    const nulls = (values) => (values.some(Number.isNaN)
+      ? Array.from(values, (v) => (Number.isNaN(v) ? null : v)) : values);
+    return {
+      steps: column(0, Uint32Array),
+      loss_a: nulls(column(1, Float32Array)),
+      loss_b: nulls(column(2, Float32Array)),
+    };
+  }
+
   async function jobPage() {
     const name = decodeURIComponent(location.pathname.split("/").pop());
     document.getElementById("name").textContent = name;
     document.title = `${name} – faceswap-oci`;
     const base = `/api/jobs/${encodeURIComponent(name)}`;
     const [job, losses] = await Promise.all([
-      fetch(base).then((r) => r.json()), fetch(`${base}/losses`).then((r) => r.json()),
+      fetch(base).then((r) => r.json()), fetchLosses(base),
     ]);
     renderSummary(job);
     renderTimeline(job.timeline);
@@ -177,7 +191,7 @@
       showPreview(name, JSON.parse(m.data).mtime);
       if (refreshing) return;
       refreshing = true;
-      const fresh = await fetch(`${base}/losses`).then((r) => r.json());
+      const fresh = await fetchLosses(base);
       lossPlot.setData([fresh.steps, fresh.loss_a, fresh.loss_b]);
       document.getElementById("loss-note").textContent = `(${fresh.steps.length} iterations)`;
       refreshing = false;
