@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 from pathlib import Path
 
 import numpy as np
@@ -167,3 +168,25 @@ def test_the_vendored_chart_library_is_the_pinned_one() -> None:
         .read_bytes()
         .startswith(b"/*! https://github.com/leeoniya/uPlot")
     )
+
+
+def test_cost_so_far_of_a_running_oci_job(tmp_path: Path) -> None:
+    from faceswap_oci import cost
+
+    job = tmp_path / "state" / "gpu"
+    job.mkdir(parents=True)
+    oci = {"shapes": ["VM.GPU.A10.1"], "preemptible": True, "boot_volume_gb": 200}
+    spec = {"name": "gpu", "target": {"kind": "oci", "oci": oci}, "output": "out"}
+    (job / "spec.json").write_text(json.dumps({"source": str(tmp_path / "j.yml"), "spec": spec}))
+    (job / "status.json").write_text(json.dumps({"state": "running", "phase": "setup"}))
+    now = time.time()
+    events = [
+        {"event": "JobFinished", "phase": "-", "status": "failed", "at": now - 9000},
+        {"event": "PhaseFinished", "phase": "provision", "duration_s": 1800.0, "at": now - 1800},
+        {"event": "PhaseStarted", "phase": "setup", "at": now - 1800},
+    ]
+    (job / "events.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events))
+    view = StateRoot(tmp_path / "state").job("gpu")
+    assert view is not None
+    expected = cost.estimate("VM.GPU.A10.1", 1.0, True, 200).total_usd
+    assert view.summary()["cost_usd"] == pytest.approx(expected, abs=0.02)

@@ -149,6 +149,40 @@ class JobView:
             return f"oci {oci.get('region')} {','.join(oci.get('shapes') or [])}"
         return kind
 
+    def running_cost(self, events: list[dict[str, Any]]) -> float | None:
+        """List-price cost of the run in progress on OCI: its phases so far at the shape's
+        price (the run's own cost report replaces it when the run ends)."""
+        target = self.spec().get("target") or {}
+        oci = target.get("oci") if target.get("kind") == "oci" else None
+        if not isinstance(oci, dict):
+            return None
+        seconds = 0.0
+        for event in events:
+            if event.get("event") == "JobFinished":
+                seconds = 0.0
+            elif event.get("event") == "PhaseFinished":
+                seconds += float(event.get("duration_s") or 0)
+        started = next(
+            (e for e in reversed(events) if e.get("event") in ("PhaseStarted", "PhaseFinished")),
+            None,
+        )
+        if started is not None and started.get("event") == "PhaseStarted":
+            seconds += max(time.time() - float(started.get("at") or 0), 0.0)
+        from faceswap_oci import cost
+
+        try:
+            return round(
+                cost.estimate(
+                    str((oci.get("shapes") or [""])[0]),
+                    seconds / 3600,
+                    bool(oci.get("preemptible")),
+                    int(oci.get("boot_volume_gb") or 0),
+                ).total_usd,
+                2,
+            )
+        except (cost.UnknownShapePrice, ValueError):
+            return None
+
     def summary(self) -> dict[str, Any]:
         """One row of the job list."""
         events = self.events()
@@ -176,6 +210,8 @@ class JobView:
             and rate > 0
         ):
             eta = max(target - iteration, 0) / rate
+        if status.get("state") == "running":
+            cost = self.running_cost(events)
         updated = status.get("updated")
         if events:
             updated = max(float(updated or 0), float(events[-1].get("at") or 0))
