@@ -60,7 +60,7 @@ def make_state(root: Path, steps: int) -> None:
     lines.append({"event": "PhaseFinished", "phase": "train", "status": "successful",
                   "changed": 1, "failed": 0, "duration_s": 21600.0, "at": t0 + 21600})  # fmt: skip
     (job / "events.jsonl").write_text("".join(json.dumps(e) + "\n" for e in lines))
-    write_session(job / "tensorboard" / "session_1", 1, steps, start=t0)
+    write_session(job / "tensorboard" / "original_logs" / "session_1" / "train", 1, steps, start=t0)
 
 
 def page_load(url: str) -> tuple[float, int]:

@@ -427,7 +427,7 @@ def tensorboard(
 
     state = _job_state(name, state_dir)
     logdir = state.path / "tensorboard"
-    if not any(logdir.glob("*/events.out.tfevents.*")):
+    if not any(logdir.rglob("events.out.tfevents.*")):
         err.print(
             f"error: job {name!r} has no TensorBoard logs yet ({logdir}); they come with training"
         )

@@ -1,10 +1,12 @@
 """TensorBoard event files shaped like Faceswap's, for tests and the dashboard benchmark.
 
 Faceswap's trainer writes, per iteration, through torch's ``SummaryWriter.add_scalar`` (which
-stores ``Summary.Value(tag, simple_value)``): ``batch_total``, ``batch_face_a``/``_b`` and one
-``batch_weighted_<side>/<loss>`` and ``batch_unweighted_<side>/<loss>`` per loss function
-(Faceswap ``lib/training/train.py`` ``_log_tensorboard``, ``lib/training/tensorboard.py``
-``on_train_batch_end``). Written here with tensorboard's own ``EventFileWriter``.
+stores ``Summary.Value(tag, simple_value)``) into ``<model>/<trainer>_logs/session_<N>/train/``:
+``batch_total``, ``batch_face_A``/``_B`` and one ``batch_weighted_<side>/<loss>`` and
+``batch_unweighted_<side>/<loss>`` per loss function (Faceswap ``lib/training/train.py``
+``_log_tensorboard``, ``lib/training/tensorboard.py`` ``on_train_batch_end``; tags and layout
+checked against the event file of a real demo run). Written here with tensorboard's own
+``EventFileWriter``.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ LOSSES = ("ssim", "mse")
 
 
 def loss_at(step: int, side: str) -> float:
-    base = 0.2 if side == "a" else 0.25
+    base = 0.2 if side == "A" else 0.25
     return base * math.exp(-step / 20000) + 0.01 * math.sin(step)
 
 
@@ -31,7 +33,7 @@ def write_session(folder: Path, first: int, steps: int, start: float | None = No
     wall = start if start is not None else time.time()
     for step in range(first, first + steps):
         values = [summary_pb2.Summary.Value(tag="batch_total", simple_value=0.5)]
-        for side in ("a", "b"):
+        for side in ("A", "B"):
             loss = loss_at(step, side)
             values.append(summary_pb2.Summary.Value(tag=f"batch_face_{side}", simple_value=loss))
             for kind in ("weighted", "unweighted"):

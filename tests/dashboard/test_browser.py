@@ -76,9 +76,9 @@ def png_size(data: bytes) -> tuple[int, int]:
 def tensorboard_steps(folder: Path) -> set[int]:
     """The steps with a loss A value, read with tensorboard's own event file loader."""
     steps = set()
-    for path in folder.glob("*/events.out.tfevents.*"):
+    for path in folder.rglob("events.out.tfevents.*"):
         for event in LegacyEventFileLoader(str(path)).Load():
-            if any(v.tag == "batch_face_a" for v in event.summary.value):
+            if any(v.tag == "batch_face_A" for v in event.summary.value):
                 steps.add(event.step)
     return steps
 

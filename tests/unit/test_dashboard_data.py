@@ -22,16 +22,16 @@ FRONTEND = Path(__file__).resolve().parents[2] / "frontend"
 @pytest.fixture(scope="module")
 def two_sessions(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("tb")
-    write_session(folder / "session_1", 1, 40)
-    write_session(folder / "session_2", 41, 25)
+    write_session(folder / "session_1" / "train", 1, 40)
+    write_session(folder / "session_2" / "train", 41, 25)
     return folder
 
 
 def test_losses_of_every_session_in_step_order(two_sessions: Path) -> None:
     losses = LossReader(two_sessions).losses()
     assert losses.steps == tuple(range(1, 66))
-    assert losses.loss_a[0] == pytest.approx(loss_at(1, "a"), rel=1e-6)
-    assert losses.loss_b[-1] == pytest.approx(loss_at(65, "b"), rel=1e-6)
+    assert losses.loss_a[0] == pytest.approx(loss_at(1, "A"), rel=1e-6)
+    assert losses.loss_b[-1] == pytest.approx(loss_at(65, "B"), rel=1e-6)
 
 
 def test_the_page_format_holds_the_same_values(two_sessions: Path) -> None:
@@ -51,9 +51,9 @@ def test_the_page_format_holds_the_same_values(two_sessions: Path) -> None:
 def test_only_appended_records_are_read_and_a_cut_record_waits(
     two_sessions: Path, tmp_path: Path
 ) -> None:
-    source = next((two_sessions / "session_1").glob("events.out.tfevents.*"))
+    source = next((two_sessions / "session_1" / "train").glob("events.out.tfevents.*"))
     data = source.read_bytes()
-    target = tmp_path / "tb" / "session_1" / source.name
+    target = tmp_path / "tb" / "session_1" / "train" / source.name
     target.parent.mkdir(parents=True)
     target.write_bytes(data[: len(data) // 2 + 7])  # a copy still arriving, cut mid-record
     reader = LossReader(tmp_path / "tb")
@@ -74,15 +74,17 @@ def test_a_restarted_reader_uses_the_disk_cache_and_notices_a_replaced_file(
     assert len(list(cache.iterdir())) == 2
     assert LossReader(logs, cache).losses() == first
     # another run's file under the same name: the cache no longer matches its first bytes
-    for old in (logs / "session_2").iterdir():
+    for old in (logs / "session_2" / "train").iterdir():
         old.unlink()
-    write_session(logs / "session_2", 41, 5, start=123.0)
+    write_session(logs / "session_2" / "train", 41, 5, start=123.0)
     assert LossReader(logs, cache).losses().steps == tuple(range(1, 46))
 
 
 def test_a_session_repeating_steps_wins_them(tmp_path: Path) -> None:
-    write_session(tmp_path / "session_1", 1, 30)
-    write_session(tmp_path / "session_2", 21, 5)  # a model restored from the iteration-20 backup
+    write_session(tmp_path / "session_1" / "train", 1, 30)
+    write_session(
+        tmp_path / "session_2" / "train", 21, 5
+    )  # a model restored from the iteration-20 backup
     assert LossReader(tmp_path).losses().steps == tuple(range(1, 26))
 
 

@@ -1,8 +1,9 @@
 """Loss history from Faceswap's TensorBoard event files (pulled back into the job's state).
 
-Faceswap writes one event file per training session (``<model>/<trainer>_logs/session_<N>/``),
-each record a ``tensorboard.Event`` holding one scalar: ``batch_face_a`` and ``batch_face_b`` are
-the per-side losses at ``step`` = the model's cumulative iteration (Faceswap
+Faceswap writes one event file per training session
+(``<model>/<trainer>_logs/session_<N>/train/``, torch's ``SummaryWriter``), each record a
+``tensorboard.Event`` holding one scalar: ``batch_face_A`` and ``batch_face_B`` are the per-side
+losses at ``step`` = the model's cumulative iteration (Faceswap
 ``lib/training/train.py`` ``_log_tensorboard``). The records are decoded with tensorboard's own
 protobuf classes (``tensorboard.compat.proto.event_pb2``).
 
@@ -30,7 +31,7 @@ from pathlib import Path
 import numpy as np
 from tensorboard.compat.proto import event_pb2
 
-TAGS = {"batch_face_a": 0, "batch_face_b": 1}
+TAGS = {"batch_face_A": 0, "batch_face_B": 1}
 _HEADER = struct.Struct("<QI")
 
 
@@ -148,9 +149,11 @@ class Losses:
 
 
 def _session_key(path: Path) -> tuple[int, str]:
-    name = path.parent.name
-    number = name.removeprefix("session_")
-    return (int(number) if number.isdigit() else 0, path.name)
+    for parent in path.parents:
+        number = parent.name.removeprefix("session_")
+        if parent.name.startswith("session_") and number.isdigit():
+            return (int(number), path.name)
+    return (0, path.name)
 
 
 class LossReader:
@@ -165,7 +168,7 @@ class LossReader:
     def files(self) -> list[Path]:
         if not self.folder.is_dir():
             return []
-        return sorted(self.folder.glob("*/events.out.tfevents.*"), key=_session_key)
+        return sorted(self.folder.rglob("events.out.tfevents.*"), key=_session_key)
 
     def _read(self, path: Path, state: _FileState) -> bool:
         """Read what was appended to ``path``; True when something was."""
