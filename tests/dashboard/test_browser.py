@@ -46,7 +46,7 @@ def browser(tmp_path: Path) -> Iterator[webdriver.Chrome]:
         "--disable-component-update",
         "--disable-sync",
         "--autoplay-policy=no-user-gesture-required",
-        "--window-size=1400,1100",
+        "--window-size=1400,1500",
         f"--user-data-dir={tmp_path / 'chromium-profile'}",
     ):
         options.add_argument(flag)
