@@ -206,3 +206,25 @@ def test_real_runs_notify_and_an_unreachable_url_does_not_fail_the_job(
         if path.is_file():
             text = path.read_bytes()
             assert b"run-tok" not in text and b"unreachable-tok" not in text, path
+
+
+def test_a_notify_value_without_a_scheme_is_refused_without_echoing_it(tmp_path: Path) -> None:
+    from faceswap_oci.errors import SpecError
+    from faceswap_oci.spec import validate
+
+    for side in ("a", "b"):
+        (tmp_path / f"{side}.mp4").write_bytes(b"\0" * 8)
+    data = {
+        "name": "n",
+        "consent": CONSENT_TEXT,
+        "target": {"kind": "local"},
+        "inputs": {"a": "a.mp4", "b": "b.mp4"},
+        "notify": ["ntfy://ok", "hooks.slack.com/services/T0/B0/s3cret"],
+        "notify_cost_usd": 0,
+    }
+    with pytest.raises(SpecError) as refused:
+        validate(data, base_dir=tmp_path)
+    text = str(refused.value)
+    assert "notify[1]: not an Apprise URL (no scheme://); write it like ntfy://topic" in text
+    assert "notify_cost_usd: must be > 0.0 (got 0)" in text
+    assert "s3cret" not in text
