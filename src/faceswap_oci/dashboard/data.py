@@ -49,7 +49,7 @@ def is_failure(event: dict[str, Any]) -> bool:
 
 
 @dataclass
-class _EventLog:
+class EventLog:
     """The job's events.jsonl, read incrementally (it only grows)."""
 
     path: Path
@@ -89,7 +89,7 @@ class JobView:
     def __init__(self, path: Path, cache: Path | None = None) -> None:
         self.path = path
         self.name = path.name
-        self.log = _EventLog(path / "events.jsonl")
+        self.log = EventLog(path / "events.jsonl")
         self.losses = LossReader(path / "tensorboard", cache)
         self._lock = threading.Lock()
 

@@ -19,7 +19,7 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from faceswap_oci.dashboard.data import JobView, StateRoot, _EventLog, is_failure
+from faceswap_oci.dashboard.data import EventLog, JobView, StateRoot, is_failure
 from faceswap_oci.errors import FaceswapOciError
 from faceswap_oci.state import default_cache_dir
 
@@ -149,7 +149,7 @@ def create_app(state_root: Path, cache: Path | None = None) -> Starlette:
 
 async def _job_stream(request: Request, job: JobView) -> AsyncIterator[dict[str, Any]]:
     """Each event appended to the job's log, preview and video changes, and the summary."""
-    log = _EventLog(job.log.path)
+    log = EventLog(job.log.path)
     log.refresh()  # the page loaded everything up to now; stream what comes after
     preview_mtime = _mtime(job.preview())
     has_video = job.video() is not None
