@@ -170,22 +170,26 @@ def test_an_unsendable_notification_is_logged_once_without_its_url(
     assert "tok3n" not in caplog.text
 
 
-@pytest.fixture
-def local_job(tmp_path: Path, receiver: Receiver) -> Path:
-    inputs = tmp_path / "media"
-    inputs.mkdir()
+def local_spec(folder: Path, name: str, notify: list[str]) -> dict[str, Any]:
+    """A local-target job spec with (placeholder) input files written under ``folder``."""
+    (folder / "media").mkdir(exist_ok=True)
     for side in ("a", "b"):
-        (inputs / f"{side}.mp4").write_bytes(b"\0" * 64)
-    spec = {
-        "name": "notify-demo",
+        (folder / "media" / f"{side}.mp4").write_bytes(b"\0" * 64)
+    return {
+        "name": name,
         "consent": CONSENT_TEXT,
         "target": {"kind": "local"},
         "inputs": {"a": "media/a.mp4", "b": "media/b.mp4"},
         "output": "out",
-        "notify": [f"json://127.0.0.1:{closed_port()}/unreachable-tok", receiver.url("run-tok")],
+        "notify": notify,
     }
+
+
+@pytest.fixture
+def local_job(tmp_path: Path, receiver: Receiver) -> Path:
+    urls = [f"json://127.0.0.1:{closed_port()}/unreachable-tok", receiver.url("run-tok")]
     path = tmp_path / "job.yml"
-    path.write_text(yaml.safe_dump(spec))
+    path.write_text(yaml.safe_dump(local_spec(tmp_path, "notify-demo", urls)))
     return path
 
 
@@ -212,16 +216,8 @@ def test_a_notify_value_without_a_scheme_is_refused_without_echoing_it(tmp_path:
     from faceswap_oci.errors import SpecError
     from faceswap_oci.spec import validate
 
-    for side in ("a", "b"):
-        (tmp_path / f"{side}.mp4").write_bytes(b"\0" * 8)
-    data = {
-        "name": "n",
-        "consent": CONSENT_TEXT,
-        "target": {"kind": "local"},
-        "inputs": {"a": "a.mp4", "b": "b.mp4"},
-        "notify": ["ntfy://ok", "hooks.slack.com/services/T0/B0/s3cret"],
-        "notify_cost_usd": 0,
-    }
+    data = local_spec(tmp_path, "n", ["ntfy://ok", "hooks.slack.com/services/T0/B0/s3cret"])
+    data["notify_cost_usd"] = 0
     with pytest.raises(SpecError) as refused:
         validate(data, base_dir=tmp_path)
     text = str(refused.value)

@@ -12,8 +12,7 @@ from typer.testing import CliRunner
 
 from faceswap_oci import cli
 from faceswap_oci import events as ev
-from faceswap_oci.spec import CONSENT_TEXT
-from tests.notify.test_notify import PNG, Receiver, closed_port
+from tests.notify.test_notify import PNG, Receiver, closed_port, local_spec
 
 # recorded from the train phase of a real demo run (ansible-runner 2.4, ansible-core 2.19)
 RECORDED = Path(__file__).parent / "fixtures" / "preview_updated.json"
@@ -30,16 +29,7 @@ def test_the_preview_report_becomes_a_preview_updated_event() -> None:
 
 
 def make_state(tmp_path: Path, notify: list[str]) -> Path:
-    (tmp_path / "media").mkdir()
-    for side in ("a", "b"):
-        (tmp_path / "media" / f"{side}.mp4").write_bytes(b"\0" * 64)
-    spec = {
-        "name": "watched",
-        "consent": CONSENT_TEXT,
-        "target": {"kind": "local"},
-        "inputs": {"a": "media/a.mp4", "b": "media/b.mp4"},
-        "notify": notify,
-    }
+    spec = local_spec(tmp_path, "watched", notify)
     job_file = tmp_path / "job.yml"
     job_file.write_text(yaml.safe_dump(spec))
     state = tmp_path / "state" / "watched"

@@ -95,18 +95,14 @@ def create_app(state_root: Path, cache: Path | None = None) -> Starlette:
         return JSONResponse(found.detail())
 
     async def losses(request: Request) -> Response:
+        """The loss history: JSON, or typed arrays for the page (``losses.bin``)."""
         found = view(request)
         if found is None:
             return _not_found("no such job")
         data = await asyncio.to_thread(found.losses.losses)
+        if request.url.path.endswith(".bin"):
+            return Response(data.as_bytes(), media_type="application/octet-stream")
         return JSONResponse(data.as_json())
-
-    async def losses_bin(request: Request) -> Response:
-        found = view(request)
-        if found is None:
-            return _not_found("no such job")
-        data = await asyncio.to_thread(found.losses.losses)
-        return Response(data.as_bytes(), media_type="application/octet-stream")
 
     async def preview(request: Request) -> Response:
         found = view(request)
@@ -138,7 +134,7 @@ def create_app(state_root: Path, cache: Path | None = None) -> Starlette:
         Route("/api/stream", jobs_stream),
         Route("/api/jobs/{name}", job),
         Route("/api/jobs/{name}/losses", losses),
-        Route("/api/jobs/{name}/losses.bin", losses_bin),
+        Route("/api/jobs/{name}/losses.bin", losses),
         Route("/api/jobs/{name}/preview.png", preview),
         Route("/api/jobs/{name}/video.mp4", video),
         Route("/api/jobs/{name}/stream", stream),
