@@ -97,7 +97,8 @@ class Report(Event):
 
 @dataclass(frozen=True)
 class PreviewUpdated(Event):
-    """A new training preview reached the controller (``path``), at ``iteration``."""
+    """A new training preview reached the controller (``path``); ``iteration`` is where the
+    training stood when it came back (Faceswap writes the preview at each model save)."""
 
     path: str
     iteration: int | None = None
