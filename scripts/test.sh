@@ -33,9 +33,10 @@ fi
 
 if [ "$quick" = false ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   # The controller's own tools: ffmpeg/ffprobe (demo clips, output checks), git (source
-  # cache), rsync and ssh (upload, fetch), Tk and venv for the `local` target's Faceswap.
+  # cache), rsync and ssh (upload, fetch), Tk and venv for the `local` target's Faceswap,
+  # chromium and chromium-driver for the dashboard's browser test.
   need=()
-  for pkg in ffmpeg git rsync openssh-client python3-tk python3-venv; do
+  for pkg in ffmpeg git rsync openssh-client python3-tk python3-venv chromium chromium-driver; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
   done
   if [ "${#need[@]}" -gt 0 ]; then

@@ -71,6 +71,9 @@ def test_wheel_carries_the_ansible_content(wheel: Path) -> None:
     assert any(n.startswith(PREFIX + "plugins/modules/") for n in names)
     assert "faceswap_oci/examples/job.example.yml" in names
     assert "faceswap_oci/py.typed" in names
+    # the dashboard's frontend build: nothing is fetched at run time
+    for static in ("index.html", "job.html", "app.js", "app.css", "uPlot.iife.min.js"):
+        assert f"faceswap_oci/dashboard/static/{static}" in names, static
 
 
 def test_cli_works_from_any_directory(installed: Path, tmp_path: Path) -> None:

@@ -355,6 +355,118 @@ def logs(
             time.sleep(0.5)
 
 
+@app.command()
+def dashboard(
+    state_dir: StateRoot = None,
+    host: Annotated[
+        str | None,
+        typer.Option(help="Address to listen on (default 127.0.0.1; others are warned about)."),
+    ] = None,
+    port: Annotated[int, typer.Option(help="Port (0: any free one).")] = 8765,
+    open_browser: Annotated[bool, typer.Option("--open", help="Open it in a browser.")] = False,
+) -> None:
+    """A local web dashboard of every job: progress, preview, loss curves, events, output."""
+    from faceswap_oci.dashboard import DEFAULT_HOST, serve
+
+    root = state_dir or default_state_root()
+    _guard(
+        lambda: serve(
+            root,
+            host=host or DEFAULT_HOST,
+            port=port,
+            allow_remote=host is not None,
+            open_browser=open_browser,
+            on_ready=lambda url: print(
+                f"dashboard: {url} (state: {root}; Ctrl-C stops)", flush=True
+            ),
+            on_warning=lambda text: err.print(f"[bold yellow]warning:[/] {text}", highlight=False),
+        )
+    )
+
+
+def _job_state(name: str, state_dir: Path | None) -> StateDir:
+    state = StateDir.for_job(name, state_dir or default_state_root())
+    _guard(state.load_spec)
+    return state
+
+
+@app.command()
+def preview(
+    name: Annotated[str, typer.Argument(help="Job name.")],
+    state_dir: StateRoot = None,
+    open_it: Annotated[bool, typer.Option("--open", help="Open it in the image viewer.")] = False,
+    watch: Annotated[
+        bool, typer.Option("--watch", help="Print the path again each time it changes.")
+    ] = False,
+) -> None:
+    """Print the path of the job's latest training preview (or open it)."""
+    import webbrowser
+
+    state = _job_state(name, state_dir)
+    path = state.path / "preview.png"
+    if not path.is_file() and not watch:
+        err.print(f"error: job {name!r} has no preview yet ({path}); it comes with training")
+        raise typer.Exit(3)
+    seen = 0.0
+    while True:
+        mtime = path.stat().st_mtime if path.is_file() else 0.0
+        if mtime and mtime != seen:
+            seen = mtime
+            print(path, flush=True)
+            if open_it:
+                webbrowser.open(path.as_uri())
+        if not watch:
+            return
+        time.sleep(1.0)
+
+
+@app.command()
+def tensorboard(
+    name: Annotated[str, typer.Argument(help="Job name.")],
+    state_dir: StateRoot = None,
+    port: Annotated[int, typer.Option(help="TensorBoard's port.")] = 6006,
+) -> None:
+    """Start TensorBoard on the job's loss history (Faceswap's event files, pulled back)."""
+    import subprocess
+
+    state = _job_state(name, state_dir)
+    logdir = state.path / "tensorboard"
+    if not any(logdir.rglob("events.out.tfevents.*")):
+        err.print(
+            f"error: job {name!r} has no TensorBoard logs yet ({logdir}); they come with training"
+        )
+        raise typer.Exit(3)
+    command = [sys.executable, "-m", "tensorboard.main", "--logdir", str(logdir)]
+    command += ["--host", "127.0.0.1", "--port", str(port)]
+    raise typer.Exit(subprocess.call(command))
+
+
+@app.command("notify-test")
+def notify_test(
+    name: Annotated[str, typer.Argument(help="Job name.")],
+    state_dir: StateRoot = None,
+) -> None:
+    """Send a test message to the job's `notify` URLs (shown only by their scheme)."""
+    from faceswap_oci import notify
+
+    state = _job_state(name, state_dir)
+    # the state keeps only the URLs' schemes: the job file has them
+    source = Path(str(state.load_spec().get("source")))
+    job = _guard(lambda: load_job(source))
+    notifier = notify.for_spec(job.spec.model_dump(mode="json"), None)
+    if notifier is None:
+        err.print(f"error: job {name!r} has no `notify` URLs in its spec; add `notify: [...]`")
+        raise typer.Exit(2)
+    message = notify.Message(
+        "test", f"faceswap-oci {name}: test", f"A test message from faceswap-oci for job {name}."
+    )
+    results = notifier.send(message)
+    for sent in results:
+        out.print(f"{sent.url}: {'sent' if sent.ok else 'FAILED'}", highlight=False)
+    if not results or not all(s.ok for s in results):
+        raise typer.Exit(4)
+
+
 @app.command("demo-inputs")
 def demo_inputs(
     directory: Annotated[Path, typer.Argument(help="Where to write a.mp4 and b.mp4.")],

@@ -96,6 +96,15 @@ class Report(Event):
 
 
 @dataclass(frozen=True)
+class PreviewUpdated(Event):
+    """A new training preview reached the controller (``path``); ``iteration`` is where the
+    training stood when it came back (Faceswap writes the preview at each model save)."""
+
+    path: str
+    iteration: int | None = None
+
+
+@dataclass(frozen=True)
 class JobFailed(Event):
     message: str
 
@@ -145,6 +154,14 @@ def _report_of(res: dict[str, Any]) -> dict[str, Any] | None:
     return None
 
 
+def _preview_of(phase: str, report: dict[str, Any]) -> PreviewUpdated:
+    try:
+        iteration: int | None = int(report.get("iteration"))  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        iteration = None
+    return PreviewUpdated(phase, path=str(report.get("path", "")), iteration=iteration)
+
+
 def _message_of(res: dict[str, Any]) -> str:
     parts = []
     for key in ("msg", "stderr", "module_stderr"):
@@ -189,7 +206,9 @@ def from_runner(phase: str, raw: dict[str, Any]) -> list[Event]:
             if progress is not None:
                 events.append(Progress(phase, data=progress, final=True))
             report = _report_of(res)
-            if report is not None:
+            if report is not None and report.get("kind") == "preview_updated":
+                events.append(_preview_of(phase, report))
+            elif report is not None:
                 events.append(Report(phase, report=str(report.pop("kind", "")), data=report))
         return events
     return [RunnerEvent(phase, name=name, raw=raw)]

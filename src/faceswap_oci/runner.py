@@ -26,6 +26,7 @@ from typing import Any
 import ansible_runner
 
 from faceswap_oci import events as ev
+from faceswap_oci import notify
 from faceswap_oci.errors import Interrupted, PhaseFailed, StateError
 from faceswap_oci.spec import Job
 from faceswap_oci.state import StateDir, default_cache_dir, default_data_dir, fingerprint
@@ -136,12 +137,15 @@ class Runner:
         self._cancel = _Cancel()
         self._fingerprints: dict[str, str] = {}
         self._durations: dict[str, float] = {}
+        self.notifier = notify.for_spec(job.spec.model_dump(mode="json"), job.output_dir)
 
     # events ------------------------------------------------------------------
     def _emit(self, event: ev.Event) -> None:
         self.state.append_event(event.to_json())
         if self.on_event is not None:
             self.on_event(event)
+        if self.notifier is not None:
+            self.notifier(event)
 
     # host facts -----------------------------------------------------------------
     @property
@@ -339,7 +343,7 @@ class Runner:
         for name in (from_phase, only):
             if name is not None and name not in PHASES:
                 raise StateError(f"unknown phase {name!r}; choose one of {', '.join(PHASES)}")
-        self.state.save_spec(self.job.spec.model_dump(mode="json"), self.job.source)
+        self.state.save_spec(self.job.public_spec(), self.job.source)
         todo = self.plan_phases(from_phase, only)
         skipped = (
             []
@@ -384,6 +388,8 @@ class Runner:
         if error:
             self._emit(ev.JobFailed(ran[-1] if ran else "-", message=error))
         self._emit(ev.JobFinished("-", status=status, changed=changed))
+        if self.notifier is not None:
+            self.notifier.close()
         return JobResult(
             name=self.job.name,
             status=status,

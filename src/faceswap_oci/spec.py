@@ -276,6 +276,30 @@ class JobSpec(_Model):
     teardown: Literal["always", "on_success", "never"] = Field(
         "always", description="When to remove the cloud resources the job created."
     )
+    notify: list[Annotated[str, Field(min_length=4)]] = Field(
+        default_factory=list,
+        description="Apprise URLs told when the job finishes or fails, a teardown fails, the "
+        "cost threshold is crossed (ntfy://, slack://, discord://, mailto://, tgram://, "
+        "json://...). They are credentials: never printed or logged in full.",
+    )
+    notify_cost_usd: float | None = Field(
+        None, gt=0, description="Notify once when the job's list-price cost so far reaches this."
+    )
+    notify_every_hours: float | None = Field(
+        None, gt=0, description="Also notify every N hours of training, with the preview."
+    )
+
+    @field_validator("notify")
+    @classmethod
+    def _notify_urls_have_a_scheme(cls, value: list[str]) -> list[str]:
+        for index, url in enumerate(value):
+            if "://" not in url:
+                # the value is a credential: name its position, never echo it
+                raise ValueError(
+                    f"notify[{index}]: not an Apprise URL (no scheme://); write it like "
+                    "ntfy://topic or json://host:port/path"
+                )
+        return value
 
     @field_validator("consent")
     @classmethod
@@ -286,6 +310,12 @@ class JobSpec(_Model):
                 "(see docs/job-spec.md, section Consent)"
             )
         return value
+
+
+def redact_url(url: str) -> str:
+    """What may be shown or stored of a notification URL (a credential): its scheme only."""
+    scheme = url.split("://", 1)[0] if "://" in url else "?"
+    return f"{scheme}://…"
 
 
 def _normalise(text: str) -> str:
@@ -306,9 +336,16 @@ class Job:
     def name(self) -> str:
         return self.spec.name
 
+    def public_spec(self) -> dict[str, Any]:
+        """The spec as written to disk (state, extra vars): the ``notify`` URLs are credentials,
+        so only their scheme is kept."""
+        data = self.spec.model_dump(mode="json")
+        data["notify"] = [redact_url(url) for url in self.spec.notify]
+        return data
+
     def extravars_spec(self) -> dict[str, Any]:
         """The spec as Ansible sees it (``fsoci``): plain JSON types, absolute paths."""
-        data = self.spec.model_dump(mode="json")
+        data = self.public_spec()
         data["inputs"] = {"a": str(self.input_a), "b": str(self.input_b)}
         data["output"] = str(self.output_dir)
         return data

@@ -11,6 +11,7 @@ Layout (mode 0700)::
         runner/            ansible-runner's private_data_dir (inventory, env, artifacts)
         target.json        the host the phases run on, when provisioned (oci)
         preview.png        the last training preview brought back
+        tensorboard/       Faceswap's TensorBoard event files (loss history), per session
 """
 
 from __future__ import annotations
