@@ -32,7 +32,7 @@ app.add_typer(source_app, name="source")
 
 # markup off: paths and values from the job file are printed as they are (a "[" in one is
 # no rich markup, and an unbalanced one is no MarkupError)
-err = Console(stderr=True, markup=False)
+err = Console(stderr=True, markup=False, soft_wrap=True)
 out = Console(markup=False)
 
 
@@ -218,8 +218,8 @@ class _Display:
 
 
 def _summarise(result: JobResult, as_json: bool) -> None:
-    if as_json:
-        return
+    if as_json and not result.resources_left:
+        return  # the events on stdout say it all; what may cost money goes to stderr too
     if result.ok:
         out.print(
             f"job {result.name}: {result.status}; phases run: {', '.join(result.phases_run) or '-'}"
@@ -293,7 +293,7 @@ def down(
             if result.changed
             else "no training of this job was running; nothing to stop"
         )
-    elif not as_json:
+    else:
         _summarise(result, as_json)
     if not result.ok or result.resources_left:
         raise typer.Exit(_exit_code(result))

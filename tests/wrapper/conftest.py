@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from faceswap_oci.spec import CONSENT_TEXT
+from tests.media import write_pair
 
 
 @pytest.fixture
@@ -30,8 +31,7 @@ def job_file(tmp_path: Path) -> Callable[..., Path]:
     def make(name: str = "wrap", target: dict[str, Any] | None = None, **extra: Any) -> Path:
         folder = tmp_path / f"job-{name}"
         folder.mkdir(exist_ok=True)
-        (folder / "a.mp4").write_bytes(b"A" * 4096)
-        (folder / "b.mp4").write_bytes(b"B" * 4096)
+        write_pair(folder)
         data: dict[str, Any] = {
             "name": name,
             "consent": CONSENT_TEXT,
