@@ -3,9 +3,11 @@
 The real thing at every step: the `ssh` target on a booted Debian host, the setup phase
 installing the pinned Faceswap from the controller's source and wheel caches, the real Faceswap
 extracting, training (as a service) and converting on the CPU with the synthetic demo clips, and
-the results fetched back with checksums. Skips (with the reason) where the Faceswap source cache
-does not hold the pinned commit: GitHub is out of reach here, so the cache is filled from a local
-clone (`faceswap-oci source add <path>`).
+the results fetched back with checksums. The state folder and the input file names hold
+spaces, quotes, `$(...)`, backticks and newlines, and a canary checks that nothing of them ran
+as a command, on the controller or the host (issue #13). Skips (with the reason) where the
+Faceswap source cache does not hold the pinned commit: GitHub is out of reach here, so the cache
+is filled from a local clone (`faceswap-oci source add <path>`).
 """
 
 from __future__ import annotations
@@ -28,6 +30,28 @@ from tests.pipeline.jobs import e2e_job_spec, ffprobe, sha256
 pytestmark = [pytest.mark.testbed, pytest.mark.faceswap, pytest.mark.slow]
 
 ITERATIONS = 20
+CANARY = "FSOCI_E2E_CANARY"
+NASTY = f'it\'s "odd" $(touch {CANARY}) `touch {CANARY}`\nline2'
+"""In the state folder's and both inputs' names: run as shell, it would create CANARY."""
+STATE = f"state {NASTY}"
+
+
+def nasty_inputs(folder: Path) -> dict[str, str]:
+    """The demo clips and their alignments under names holding NASTY (the alignments' frame
+    keys follow the video's stem, as Faceswap names frames)."""
+    from faceswap_oci import demo
+
+    demo.make_demo_inputs(folder / "demo")
+    names = {}
+    for side in ("a", "b"):
+        stem = f"{side} {NASTY}"
+        (folder / "demo" / f"{side}.mp4").rename(folder / "demo" / f"{stem}.mp4")
+        old = folder / "demo" / f"{side}_alignments.json"
+        text = old.read_text().replace(f'"{side}_0', json.dumps(stem + "_0")[:-1])
+        (folder / "demo" / f"{stem}_alignments.json").write_text(text)
+        old.unlink()
+        names[side] = f"demo/{stem}.mp4"
+    return names
 
 
 @pytest.fixture(scope="module")
@@ -40,24 +64,41 @@ def source_commit() -> str:
 
 
 @pytest.fixture(scope="module")
+def e2e_host(testbed_hosts: Callable[[int], list[Any]]) -> Any:
+    return testbed_hosts(1)[0]
+
+
+@pytest.fixture(scope="module")
 def finished(
     source_commit: str,
-    testbed_hosts: Callable[[int], list[Any]],
+    e2e_host: Any,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> tuple[faceswap_oci.Job, faceswap_oci.JobResult, list[ev.Event], Path]:
     if shutil.which("ffprobe") is None:
         pytest.skip("ffprobe not on PATH (apt-get install ffmpeg)")
-    host = testbed_hosts(1)[0]
+    host = e2e_host
     folder = tmp_path_factory.mktemp("e2e")
     job_file = folder / "job.yml"
-    job_file.write_text(
-        yaml.safe_dump(e2e_job_spec("e2e-cpu", host.job_target(), ITERATIONS), sort_keys=False)
-    )
+    data = e2e_job_spec("e2e-cpu", host.job_target(), ITERATIONS)
+    data["inputs"] = nasty_inputs(folder)
+    job_file.write_text(yaml.safe_dump(data, sort_keys=False))
     job = faceswap_oci.load_job(job_file)
     seen: list[ev.Event] = []
-    result = faceswap_oci.run(job, on_event=seen.append, state_root=folder / "state")
+    result = faceswap_oci.run(job, on_event=seen.append, state_root=folder / STATE)
     assert result.ok, result.error
     return job, result, seen, folder
+
+
+def test_no_name_ran_as_a_command(finished: Any, e2e_host: Any) -> None:
+    job, result, _, folder = finished
+    assert "\n" in str(result.state_dir) and "\n" in str(job.input_a)
+    assert (result.state_dir / "known_hosts").is_file()  # ssh used the quoted path
+    places = [folder, Path.cwd(), Path.home(), Path("/tmp")]
+    assert [p for p in places for _ in p.glob(CANARY)] == []
+    assert [p for p in folder.rglob(CANARY)] == []
+    found = e2e_host.ssh(f"find / -xdev -name {CANARY} -print")
+    assert found.returncode == 0, found.stderr
+    assert found.stdout.strip() == ""
 
 
 def test_every_phase_ran_in_order(finished: Any) -> None:
@@ -113,7 +154,7 @@ def test_second_run_changes_nothing_and_moves_nothing(finished: Any) -> None:
     job, _, _, folder = finished
     video = job.output_dir / "e2e-cpu.mp4"
     before = video.stat().st_mtime_ns
-    again = faceswap_oci.run(job, state_root=folder / "state")
+    again = faceswap_oci.run(job, state_root=folder / STATE)
     assert again.ok
     assert again.phases_run == ()
     assert again.changed == 0
@@ -127,7 +168,7 @@ def test_forced_rerun_of_every_phase_changes_nothing(finished: Any) -> None:
     before = video.stat().st_mtime_ns
     seen: list[ev.Event] = []
     again = faceswap_oci.run(
-        job, state_root=folder / "state", from_phase="setup", on_event=seen.append
+        job, state_root=folder / STATE, from_phase="setup", on_event=seen.append
     )
     assert again.ok, again.error
     assert again.phases_run == ("setup", "upload", "extract", "train", "convert", "fetch")
@@ -144,7 +185,7 @@ def test_a_deleted_output_is_fetched_again(finished: Any) -> None:
     video = job.output_dir / "e2e-cpu.mp4"
     manifest = json.loads((job.output_dir / "e2e-cpu.manifest.json").read_text())
     video.unlink()
-    again = faceswap_oci.run(job, state_root=folder / "state")
+    again = faceswap_oci.run(job, state_root=folder / STATE)
     assert again.ok, again.error
     assert again.phases_run == ("fetch",)
     assert sha256(video) == manifest["output"]["sha256"]
