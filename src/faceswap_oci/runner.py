@@ -600,6 +600,26 @@ class Runner:
                 ev.Report(phase, report="time_limit", data={"seconds": limit, "then": "give up"})
             )
         deadline = time.monotonic() + limit if limit is not None else None
+        try:
+            stopped, timed_out = self._watch(thread, token, phase, cancellable, deadline)
+        except BaseException:  # e.g. KeyboardInterrupt outside `run` (down, sweep)
+            stop_tree(token, hurry=lambda: True)
+            raise
+        stop_tree(token)  # nothing of this run outlives it (e.g. an ssh ControlPersist master)
+        if failure:
+            raise failure[0]
+        return runner, stopped, timed_out
+
+    def _watch(
+        self,
+        thread: threading.Thread,
+        token: str,
+        phase: str,
+        cancellable: bool,
+        deadline: float | None,
+    ) -> tuple[bool, bool]:
+        """Wait for the playbook's thread; stop its tree on a cancel or past the deadline.
+        Returns (stopped, timed_out)."""
         stopped = timed_out = False
         noted = 0
         while thread.is_alive():
@@ -614,10 +634,7 @@ class Runner:
             if wants_stop and not stopped:
                 stopped = True
                 stop_tree(token, hurry=lambda: self._cancel.hurry)
-        stop_tree(token, hurry=lambda: True)  # nothing of this run outlives it
-        if failure:
-            raise failure[0]
-        return runner, stopped, timed_out
+        return stopped, timed_out
 
     def _note_cancel(self, phase: str, cancellable: bool) -> None:
         cancel = self._cancel
