@@ -87,20 +87,7 @@ def processes_mentioning(text: str, but: int = 0) -> list[str]:
     """Command lines of live processes whose command line or environment holds ``text`` (the
     test's own state folder: every playbook, module and ssh of the run has it in one), except
     this one and ``but``."""
-    needle = text.encode()
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit() or int(entry) in (os.getpid(), but):
-            continue
-        try:
-            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
-            environ = Path(f"/proc/{entry}/environ").read_bytes()
-            state = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if state != "Z" and (needle in cmdline or needle in environ):
-            found.append(cmdline.replace(b"\0", b" ").decode(errors="replace")[:200])
-    return found
+    return alive(process_tree(text, but))
 
 
 def start_cli(args: list[str], state: Path, **env: str) -> subprocess.Popen[str]:

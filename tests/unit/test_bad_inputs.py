@@ -15,8 +15,8 @@ import yaml
 from typer.testing import CliRunner
 
 from faceswap_oci import cli
-from faceswap_oci.spec import CONSENT_TEXT
 from tests.media import write_pair
+from tests.unit.test_spec import minimal as base
 
 Build = Callable[[Path], tuple[list[str], int, str]]
 """Makes the case's files in a folder; returns (CLI arguments, exit code, text the output
@@ -26,15 +26,6 @@ PRIVATE_KEY = (
     "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n"
     "-----END OPENSSH PRIVATE KEY-----\n"
 )
-
-
-def base() -> dict[str, Any]:
-    return {
-        "name": "bad",
-        "consent": CONSENT_TEXT,
-        "target": {"kind": "local"},
-        "inputs": {"a": "a.mp4", "b": "b.mp4"},
-    }
 
 
 def ssh(**fields: Any) -> dict[str, Any]:
