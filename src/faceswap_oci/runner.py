@@ -236,7 +236,15 @@ class Runner:
         verbosity: int = 0,
     ) -> None:
         self.job = job
-        self.state = StateDir.for_job(job.name, state_root).create()
+        state = StateDir.for_job(job.name, state_root)
+        if job.spec.target.kind == "oci" and any(c in str(state.path) for c in '"\\'):
+            # the job's ssh key lives there, and Ansible's ssh plugin passes it as
+            # -o IdentityFile="<path>" without escaping (plugins/connection/ssh.py)
+            raise StateError(
+                f"{state.path}: an OCI job's state folder must not hold a double quote or a "
+                "backslash (its ssh key lives there); choose another --state-dir"
+            )
+        self.state = state.create()
         self.on_event = on_event
         self.verbosity = verbosity
         self._cancel = _Cancel()

@@ -329,6 +329,15 @@ CASES: dict[str, Build] = {
         3,
         "events.jsonl: line 2 is damaged",
     ),
+    "OCI state folder with a double quote": state_case(
+        lambda t: [
+            *spec_case({"target": oci()}, "")(t)[0][:2],
+            "--state-dir",
+            str(t / 'st"ate'),
+        ],
+        3,
+        "an OCI job's state folder must not hold a double quote",
+    ),
     "--from provision on ssh": spec_case(
         {"target": ssh()}, "--from provision: the provision phase does not apply"
     ),
