@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 import time
@@ -390,13 +391,12 @@ def logs(
     if not state.events_file.is_file():
         err.print(f"error: no events for job {name!r} in {state.path}")
         raise typer.Exit(3)
-    shown = 0
+    offset, number = 0, 1
     while True:
-        lines = _guard(lambda: list(state.event_lines()))
-        for line in lines[shown:]:
-            sys.stdout.write(line)
+        lines, offset = _guard(functools.partial(state.event_lines, offset, number))
+        number += len(lines)
+        sys.stdout.write("".join(lines))
         sys.stdout.flush()
-        shown = len(lines)
         if not follow:
             return
         time.sleep(0.5)

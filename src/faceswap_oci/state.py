@@ -20,7 +20,6 @@ import json
 import os
 import re
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -209,13 +208,16 @@ class StateDir:
         with self.events_file.open("a", encoding="utf-8") as fh:
             fh.write(line + "\n")
 
-    def event_lines(self) -> Iterator[str]:
-        """The event log's complete lines; a line that is not UTF-8 JSON raises
-        :class:`StateError` naming the file and the line."""
+    def event_lines(self, offset: int = 0, first_line: int = 1) -> tuple[list[str], int]:
+        """The event log's complete lines from byte ``offset`` on, and the offset after them;
+        a line that is not UTF-8 JSON raises :class:`StateError` naming the file and the line
+        (``first_line``: the number of the line at ``offset``)."""
+        lines: list[str] = []
         with self.events_file.open("rb") as fh:
-            for number, raw in enumerate(fh, 1):
+            fh.seek(offset)
+            for number, raw in enumerate(fh, first_line):
                 if not raw.endswith(b"\n"):
-                    return  # a line still being written
+                    break  # a line still being written
                 try:
                     line = raw.decode("utf-8")
                     json.loads(line)
@@ -224,7 +226,9 @@ class StateDir:
                         f"{self.events_file}: line {number} is damaged (not UTF-8 JSON); delete "
                         "that line or the file (the log only records what happened)"
                     ) from None
-                yield line
+                lines.append(line)
+                offset += len(raw)
+        return lines, offset
 
     # checksums -------------------------------------------------------------
     def sha256(self, path: Path) -> str:

@@ -439,3 +439,10 @@ def test_a_running_job_whose_process_is_gone_shows_as_interrupted(tmp_path: Path
     detail = CliRunner().invoke(cli.app, ["status", "lost", "--state-dir", str(tmp_path / "state")])
     assert "job lost: interrupted (phase train)" in detail.output
     assert f"process {pid} is gone" in detail.output
+
+
+def test_logs_prints_complete_lines_only(tmp_path: Path) -> None:
+    job_state(tmp_path, "old", files={"events.jsonl": '{"event": "A"}\n{"event": "B"}\n{"ev'})
+    result = CliRunner().invoke(cli.app, ["logs", "old", "--state-dir", str(tmp_path / "state")])
+    assert result.exit_code == 0, result.output
+    assert result.output == '{"event": "A"}\n{"event": "B"}\n'
