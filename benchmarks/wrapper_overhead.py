@@ -27,6 +27,7 @@ sys.path.insert(0, str(ROOT))
 import faceswap_oci  # noqa: E402
 from faceswap_oci.runner import Runner, playbook_path  # noqa: E402
 from faceswap_oci.spec import CONSENT_TEXT  # noqa: E402
+from tests.media import write_pair  # noqa: E402
 from tests.testbed.core import Testbed  # noqa: E402
 
 
@@ -41,8 +42,7 @@ def main() -> None:
     (host,) = bed.up(["bench-wrap"])
     work = Path(tempfile.mkdtemp(prefix="fsoci-bench-"))
     try:
-        (work / "a.mp4").write_bytes(b"a" * 1024)
-        (work / "b.mp4").write_bytes(b"b" * 1024)
+        write_pair(work)  # real clips: `run` probes its inputs before upload
         job_yml = work / "job.yml"
         job_yml.write_text(
             yaml.safe_dump(

@@ -8,6 +8,8 @@ Tests that need Faceswap installed share one install of each kind per run:
   ``testbed.up(1, layer=faceswap_image.layer)``).
 - ``xdg`` and ``job_file``: isolated XDG folders and small job files for API tests;
   ``installed_xdg`` is ``xdg`` with the data folder holding ``local_faceswap``.
+- ``e2e_job``: one whole job through the API on ``installed_host`` (tests/e2e/job.py), which
+  the e2e tests check and the dashboard tests serve.
 - ``local_faceswap``: Faceswap installed by the `faceswap` role on this machine (the ``local``
   target's layout: no become, the invoking user), under a scratch root in /var/tmp removed at
   the end of the session.
@@ -15,6 +17,7 @@ Tests that need Faceswap installed share one install of each kind per run:
 
 from __future__ import annotations
 
+import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -24,7 +27,9 @@ import pytest
 import yaml
 
 from faceswap_oci.spec import CONSENT_TEXT
+from tests.e2e.job import E2eJob, run_e2e_job
 from tests.hostimage import Image, ensure_image, reuse_wanted
+from tests.media import write_pair
 from tests.testbed import Host
 
 if TYPE_CHECKING:
@@ -49,6 +54,14 @@ def installed_host(testbed: object, faceswap_image: Image) -> Host:
     return host
 
 
+@pytest.fixture(scope="session")
+def e2e_job(installed_host: Host, tmp_path_factory: pytest.TempPathFactory) -> E2eJob:
+    """The suite's one whole job through the API on ``installed_host`` (tests/e2e/job.py),
+    shared by the e2e and dashboard tests."""
+    assert shutil.which("ffprobe"), "ffprobe not on PATH (apt-get install ffmpeg)"
+    return run_e2e_job(installed_host, tmp_path_factory.mktemp("e2e"))
+
+
 @pytest.fixture
 def xdg(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Point the state, data and cache dirs of faceswap-oci at a temporary folder."""
@@ -62,13 +75,13 @@ def xdg(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.fixture
 def job_file(tmp_path: Path) -> Callable[..., Path]:
-    """Write a job file (with two small input files) and return its path."""
+    """Write a job file (with two small real clips, which `run`'s ffprobe check accepts) and
+    return its path."""
 
     def make(name: str = "wrap", target: dict[str, Any] | None = None, **extra: Any) -> Path:
         folder = tmp_path / f"job-{name}"
         folder.mkdir(exist_ok=True)
-        (folder / "a.mp4").write_bytes(b"A" * 4096)
-        (folder / "b.mp4").write_bytes(b"B" * 4096)
+        write_pair(folder)
         data: dict[str, Any] = {
             "name": name,
             "consent": CONSENT_TEXT,

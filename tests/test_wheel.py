@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from faceswap_oci.spec import CONSENT_TEXT
+from tests.media import write_pair
 
 ROOT = Path(__file__).resolve().parents[1]
 PREFIX = "faceswap_oci/ansible_collections/faceswap_oci/core/"
@@ -91,8 +92,7 @@ def test_cli_works_from_any_directory(installed: Path, tmp_path: Path) -> None:
     schema = json.loads(sh(cli, "schema", cwd=tmp_path, env=env))
     assert "consent" in schema["properties"]
 
-    (tmp_path / "a.mp4").write_bytes(b"a" * 10)
-    (tmp_path / "b.mp4").write_bytes(b"b" * 10)
+    write_pair(tmp_path)  # real clips: plan and run probe the inputs
     job = {
         "name": "wheel",
         "consent": CONSENT_TEXT,
@@ -115,8 +115,7 @@ def test_cli_works_from_any_directory(installed: Path, tmp_path: Path) -> None:
 
 
 def test_python_api_after_install(installed: Path, tmp_path: Path) -> None:
-    (tmp_path / "a.mp4").write_bytes(b"a" * 10)
-    (tmp_path / "b.mp4").write_bytes(b"b" * 10)
+    write_pair(tmp_path)  # real clips: plan and run probe the inputs
     job = {
         "name": "api",
         "consent": CONSENT_TEXT,

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from faceswap_oci.errors import PhaseFailed, StateError
+from faceswap_oci.errors import BadArgument, PhaseFailed, StateError
 from faceswap_oci.events import Event, Report
-from faceswap_oci.runner import PHASES, EventCallback, JobResult, Runner
-from faceswap_oci.spec import Job, load_job
+from faceswap_oci.runner import PHASES, EventCallback, JobResult, Runner, applicable
+from faceswap_oci.spec import Job, load_job, preflight
 from faceswap_oci.state import StateDir, default_state_root
 
 __all__ = [
@@ -102,6 +102,7 @@ class Plan:
     phases: tuple[PlannedPhase, ...]
     cost: dict[str, Any] | None
     host: PlannedHost | None = None
+    warnings: tuple[str, ...] = ()
 
     def summary(self) -> str:
         lines = [f"job {self.job}: target {self.target}", f"state: {self.state_dir}"]
@@ -112,6 +113,7 @@ class Plan:
             lines.append(f"  [{mark}] {p.name:<9} {p.description} ({p.reason})")
         if self.cost:
             lines.append(f"  estimated cost: {self.cost}")
+        lines.extend(f"warning: {w}" for w in self.warnings)
         lines.append(f"output: {self.output_dir}")
         return "\n".join(lines)
 
@@ -195,7 +197,11 @@ def plan(
     from_phase: str | None = None,
     only: str | None = None,
 ) -> Plan:
-    """What a run would do, without running anything."""
+    """What a run would do, without running anything. Checks the output folder and the
+    inputs first (:func:`~faceswap_oci.spec.preflight`); an input that does not exist yet is
+    a warning here, not a failure."""
+    check_phases(job, from_phase=from_phase, only=only)
+    warnings = preflight(job, inputs_must_exist=False)
     runner = Runner(job, state_root=state_root)
     todo = set(runner.plan_phases(from_phase, only))
     phases = []
@@ -219,6 +225,7 @@ def plan(
         phases=tuple(phases),
         cost=_cost(job),
         host=_planned_host(job),
+        warnings=tuple(warnings),
     )
 
 
@@ -234,8 +241,36 @@ def run(
     """Run (or resume) a job; ``on_event`` receives every typed :class:`Event`."""
     if not isinstance(job, Job):
         job = load_job(job)
+    check_phases(job, from_phase=from_phase, only=only)
+    preflight(job, check_inputs=_uses_inputs(from_phase, only))
     runner = Runner(job, state_root=state_root, on_event=on_event, verbosity=verbosity)
     return runner.run(from_phase=from_phase, only=only)
+
+
+def _uses_inputs(from_phase: str | None, only: str | None) -> bool:
+    """Whether a run reads the input files (upload sends them; a resume hashes them to see
+    whether upload is current)."""
+    if only is not None:
+        return only == "upload"
+    return from_phase is None or PHASES.index(from_phase) <= PHASES.index("upload")
+
+
+def check_phases(job: Job, *, from_phase: str | None = None, only: str | None = None) -> None:
+    """Refuse ``--from``/``--only`` with an unknown phase, or one this target does not have."""
+    work = [p for p in PHASES if applicable(job, p)]
+    for option, name in (("--from", from_phase), ("--only", only)):
+        if name is None:
+            continue
+        if name not in PHASES:
+            raise BadArgument(
+                f"{option} {name!r}: unknown phase; choose one of {', '.join(PHASES)}"
+            )
+        if name not in work:
+            raise BadArgument(
+                f"{option} {name}: the {name} phase does not apply to target.kind "
+                f"{job.spec.target.kind!r} (only oci targets are provisioned and torn down); "
+                f"choose one of {', '.join(work)}"
+            )
 
 
 def down(

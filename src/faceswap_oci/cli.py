@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 import time
@@ -12,14 +13,15 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.live import Live
+from rich.markup import escape
 from rich.table import Table
 
 from faceswap_oci import api
 from faceswap_oci import events as ev
-from faceswap_oci.errors import FaceswapOciError
+from faceswap_oci.errors import BadArgument, FaceswapOciError, ResourcesLeft, StateError
 from faceswap_oci.runner import PHASES, JobResult
 from faceswap_oci.spec import json_schema, load_job
-from faceswap_oci.state import StateDir, default_state_root, list_jobs
+from faceswap_oci.state import StateDir, check_state_root, default_state_root, list_jobs
 
 app = typer.Typer(
     add_completion=False,
@@ -29,18 +31,35 @@ app = typer.Typer(
 source_app = typer.Typer(no_args_is_help=True, help="The controller's Faceswap source cache.")
 app.add_typer(source_app, name="source")
 
-err = Console(stderr=True)
-out = Console()
+# markup off: paths and values from the job file are printed as they are (a "[" in one is
+# no rich markup, and an unbalanced one is no MarkupError)
+err = Console(stderr=True, markup=False, soft_wrap=True)
+out = Console(markup=False)
+
+
+def _state_root(value: Path | None) -> Path | None:
+    if value is None:
+        return None
+    try:
+        return check_state_root(value)
+    except StateError as exc:
+        _fail(exc)
+        raise  # unreachable: _fail exits
+
 
 StateRoot = Annotated[
     Path | None,
-    typer.Option("--state-dir", help="Where job state lives (default: XDG state dir)."),
+    typer.Option(
+        "--state-dir", help="Where job state lives (default: XDG state dir).", callback=_state_root
+    ),
 ]
 JobFile = Annotated[Path, typer.Argument(help="The job file (YAML).", show_default=False)]
 
 
 def _fail(exc: FaceswapOciError) -> None:
-    err.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True, soft_wrap=True)
+    err.print(
+        f"[bold red]error:[/] {escape(str(exc))}", highlight=False, markup=True, soft_wrap=True
+    )
     raise typer.Exit(exc.exit_code)
 
 
@@ -71,7 +90,13 @@ def init(
     if path.exists() and not force:
         err.print(f"error: {path} exists; pass --force to overwrite it")
         raise typer.Exit(2)
-    path.write_text(_guard(_example_text))
+    text = _guard(_example_text)
+    try:
+        path.write_text(text)
+    except OSError as exc:
+        folder = path.parent
+        hint = f"create {folder} first" if not folder.is_dir() else "give a path you can write"
+        _fail(BadArgument(f"cannot write {path}: {exc.strerror}; {hint}"))
     out.print(f"wrote {path}; edit it, then: faceswap-oci plan {path}")
 
 
@@ -99,6 +124,7 @@ def plan(
             "cost": result.cost,
             "host": result.host.__dict__ if result.host else None,
             "phases": [p.__dict__ for p in result.phases],
+            "warnings": list(result.warnings),
         }
         sys.stdout.write(json.dumps(data) + "\n")
         return
@@ -111,6 +137,8 @@ def plan(
     if result.host:
         out.print(f"image:  {result.host.image}")
         out.print(f"python: {result.host.python}")
+    for warning in result.warnings:
+        err.print(f"warning: {warning}", highlight=False, markup=False)
     if result.cost and "error" in result.cost:
         out.print(f"estimated cost: unknown ({result.cost['error']})")
     elif result.cost:
@@ -195,8 +223,8 @@ class _Display:
 
 
 def _summarise(result: JobResult, as_json: bool) -> None:
-    if as_json:
-        return
+    if as_json and not result.resources_left:
+        return  # the events on stdout say it all; what may cost money goes to stderr too
     if result.ok:
         out.print(
             f"job {result.name}: {result.status}; phases run: {', '.join(result.phases_run) or '-'}"
@@ -209,9 +237,19 @@ def _summarise(result: JobResult, as_json: bool) -> None:
                 f" {c['share_outside_training']:.0%} outside training"
             )
         return
-    err.print(f"job {result.name}: {result.status}: {result.error}", highlight=False)
+    err.print(f"job {result.name}: {result.status}: {result.error}", highlight=False, markup=False)
+    if result.resources_left:
+        err.print("resources may be left (they cost money until removed):", markup=False)
+        for line in result.resources_left:
+            err.print(f"  - {line}", highlight=False, markup=False)
     if result.status == "canceled":
         err.print(f"resume with: faceswap-oci run <job.yml> (state: {result.state_dir})")
+
+
+def _exit_code(result: JobResult) -> int:
+    if result.resources_left:
+        return ResourcesLeft.exit_code
+    return 130 if result.status == "canceled" else 4
 
 
 @app.command()
@@ -239,8 +277,8 @@ def run(
             )
         )
     _summarise(result, as_json)
-    if not result.ok:
-        raise typer.Exit(130 if result.status == "canceled" else 4)
+    if not result.ok or result.resources_left:
+        raise typer.Exit(_exit_code(result))
 
 
 @app.command()
@@ -260,10 +298,10 @@ def down(
             if result.changed
             else "no training of this job was running; nothing to stop"
         )
-    elif not as_json:
+    else:
         _summarise(result, as_json)
-    if not result.ok:
-        raise typer.Exit(4)
+    if not result.ok or result.resources_left:
+        raise typer.Exit(_exit_code(result))
 
 
 @app.command()
@@ -302,34 +340,48 @@ def status(
     """List jobs (one line each), or show one job in detail."""
     root = state_dir or default_state_root()
     if name is None:
-        rows = [(s.path.name, s.status()) for s in list_jobs(root)]
+        rows: list[tuple[str, dict[str, Any]]] = []
+        damaged: list[StateError] = []
+        for s in list_jobs(root):
+            try:
+                rows.append((s.path.name, s.status()))
+            except StateError as exc:  # one damaged job does not hide the others
+                damaged.append(exc)
+                rows.append((s.path.name, {"state": "damaged", "phase": None, "error": str(exc)}))
         if as_json:
             for job_name, st in rows:
                 print(json.dumps({"job": job_name, **st}, default=str))
-            return
-        if not rows:
+        elif not rows:
             out.print(f"no jobs in {root}")
-        for job_name, st in rows:
+        for job_name, st in rows if not as_json else []:
             updated = time.strftime("%Y-%m-%d %H:%M", time.localtime(st.get("updated", 0)))
             out.print(
                 f"{job_name:<24} {st.get('state', '?'):<12} {st.get('phase') or '-':<10} {updated}"
             )
+        for problem in damaged:
+            err.print(
+                f"[bold red]error:[/] {escape(str(problem))}", highlight=False, soft_wrap=True
+            )
+        if damaged:
+            raise typer.Exit(StateError.exit_code)
         return
-    state = StateDir.for_job(name, root)
+    state = _guard(lambda: StateDir.for_job(name, root))
     spec = _guard(state.load_spec)
-    st = state.status()
-    stamps = {p: state.stamp(p) for p in PHASES}
+    st = _guard(state.status)
+    stamps: dict[str, dict[str, Any] | None] = _guard(lambda: {p: state.stamp(p) for p in PHASES})
     if as_json:
         print(json.dumps({"job": name, "status": st, "stamps": stamps}, default=str))
         return
     out.print(f"job {name}: {st.get('state')} (phase {st.get('phase') or '-'})")
-    out.print(f"  from {spec.get('source')}; state {state.path}")
+    out.print(f"  from {spec.get('source')}; state {state.path}", highlight=False)
     for phase in PHASES:
         stamp = stamps[phase]
         when = time.strftime("%H:%M:%S", time.localtime(stamp["finished"])) if stamp else ""
         out.print(f"  {phase:<10} {'done ' + when if stamp else '-'}")
+    if st.get("note"):
+        out.print(f"  {st['note']}")
     if st.get("error"):
-        out.print(f"  last error: {st['error']}")
+        out.print(f"  last error: {st['error']}", highlight=False, markup=False)
 
 
 @app.command()
@@ -339,20 +391,19 @@ def logs(
     state_dir: StateRoot = None,
 ) -> None:
     """Print the job's event log (JSON lines); -f follows it."""
-    state = StateDir.for_job(name, state_dir or default_state_root())
+    state = _guard(lambda: StateDir.for_job(name, state_dir or default_state_root()))
     if not state.events_file.is_file():
         err.print(f"error: no events for job {name!r} in {state.path}")
         raise typer.Exit(3)
-    with state.events_file.open(encoding="utf-8") as fh:
-        while True:
-            line = fh.readline()
-            if line:
-                sys.stdout.write(line)
-                sys.stdout.flush()
-                continue
-            if not follow:
-                return
-            time.sleep(0.5)
+    offset, number = 0, 1
+    while True:
+        lines, offset = _guard(functools.partial(state.event_lines, offset, number))
+        number += len(lines)
+        sys.stdout.write("".join(lines))
+        sys.stdout.flush()
+        if not follow:
+            return
+        time.sleep(0.5)
 
 
 @app.command()
@@ -470,12 +521,15 @@ def notify_test(
 @app.command("demo-inputs")
 def demo_inputs(
     directory: Annotated[Path, typer.Argument(help="Where to write a.mp4 and b.mp4.")],
-    frames: Annotated[int, typer.Option(help="Frames per clip.")] = 64,
+    frames: Annotated[int, typer.Option(help="Frames per clip.", min=1, max=100_000)] = 64,
 ) -> None:
     """Write small synthetic A and B clips (with alignments) for a first CPU run."""
     from faceswap_oci import demo
 
-    made = demo.make_demo_inputs(directory, frames=frames)
+    try:
+        made = demo.make_demo_inputs(directory, frames=frames)
+    except (OSError, RuntimeError) as exc:
+        _fail(BadArgument(f"cannot write the demo clips into {directory}: {exc}"))
     out.print(f"wrote {made}")
 
 

@@ -44,3 +44,16 @@ class Interrupted(FaceswapOciError):
     """The run was cancelled (Ctrl-C); the state is kept for a resume."""
 
     exit_code = 130
+
+
+class BadArgument(FaceswapOciError):
+    """A command-line argument (a phase, a job name) is not valid. Nothing ran."""
+
+    exit_code = 2
+
+
+class ResourcesLeft(FaceswapOciError):
+    """Teardown did not finish (API unreachable, or stopped by a second Ctrl-C): cloud
+    resources of the job may still exist and cost money."""
+
+    exit_code = 5

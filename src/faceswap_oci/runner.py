@@ -9,13 +9,16 @@ role does is re-done here.
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import json
 import os
+import shlex
 import signal
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -24,10 +27,11 @@ from types import FrameType
 from typing import Any
 
 import ansible_runner
+import ansible_runner.interface
 
 from faceswap_oci import events as ev
 from faceswap_oci import notify
-from faceswap_oci.errors import Interrupted, PhaseFailed, StateError
+from faceswap_oci.errors import BadArgument, Interrupted, PhaseFailed, ResourcesLeft, StateError
 from faceswap_oci.spec import Job
 from faceswap_oci.state import StateDir, default_cache_dir, default_data_dir, fingerprint
 
@@ -75,6 +79,13 @@ def playbook_path(phase: str) -> Path:
     return content_root() / "playbooks" / f"{phase}.yml"
 
 
+def applicable(job: Job, phase: str) -> bool:
+    """Whether the phase does anything on the job's target (provision and teardown: OCI only)."""
+    if phase in {"provision", "teardown"}:
+        return job.spec.target.kind == "oci"
+    return True
+
+
 @dataclass(frozen=True)
 class JobResult:
     name: str
@@ -87,6 +98,9 @@ class JobResult:
     error: str | None = None
     durations: dict[str, float] = field(default_factory=dict)
     cost: dict[str, Any] | None = None
+    resources_left: tuple[str, ...] = ()
+    """Set when a teardown did not finish: what may still exist in the cloud, and the command
+    that removes it."""
 
     @property
     def ok(self) -> bool:
@@ -95,28 +109,120 @@ class JobResult:
 
 @dataclass
 class _Cancel:
+    """Signals received: the first asks to stop (teardown per policy follows), a second one
+    skips every grace period and the teardown."""
+
     flag: threading.Event = field(default_factory=threading.Event)
     count: int = 0
+    signal: str = ""
+
+    @property
+    def hurry(self) -> bool:
+        return self.count > 1
+
+
+CANCEL_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+GRACE_S = {signal.SIGINT: 5.0, signal.SIGTERM: 5.0, signal.SIGKILL: 5.0}
+"""How long a stopping playbook gets after each signal before the next one."""
+
+DEFAULT_TEARDOWN_TIMEOUT_S = 120.0
+"""Teardown against an API that does not answer gives up after this (FSOCI_TEARDOWN_TIMEOUT)."""
+
+ENV_ALLOWED = frozenset(
+    {
+        "PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LANGUAGE", "TZ", "TERM", "TMPDIR",
+        "SSH_AUTH_SOCK", "VIRTUAL_ENV",
+        "XDG_CACHE_HOME", "XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME", "XDG_RUNTIME_DIR",
+        "SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "PIP_CERT",
+        "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy",
+        "OCI_CONFIG_FILE",
+        # set by ansible-runner itself
+        "AWX_ISOLATED_DATA_DIR", "ORIGINAL_STDOUT_CALLBACK",
+    }
+)  # fmt: skip
+ENV_ALLOWED_PREFIXES = ("ANSIBLE_", "FSOCI_", "LC_")
+"""What of this process's environment reaches ansible-runner (and so its artifacts' ``command``
+file): the names above and these prefixes, nothing else (docs/contracts.md, Environment)."""
+
+RUN_TOKEN = "FSOCI_RUN_TOKEN"
+"""Set in every playbook's environment: each process of that run inherits it, so the runner
+finds the whole tree (also a process that left the group or was re-parented to PID 1)."""
+
+
+def ssh_config_quote(value: str) -> str:
+    """A file name as one ssh_config argument: double-quoted, with backslash before ``"`` and
+    ``\\`` (OpenSSH's argv_split) and ``%%`` for ``%`` (its percent_expand)."""
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("%", "%%")
+    return f'"{escaped}"'
+
+
+def env_allowed(name: str) -> bool:
+    return name in ENV_ALLOWED or name.startswith(ENV_ALLOWED_PREFIXES)
+
+
+def tree_pids(token: str) -> set[int]:
+    """The live processes (of this user) whose environment carries ``token``."""
+    needle = f"\0{RUN_TOKEN}={token}\0".encode()
+    found: set[int] = set()
+    me = os.getpid()
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return found
+    for entry in entries:
+        if not entry.isdigit() or int(entry) == me:
+            continue
+        try:
+            with open(f"/proc/{entry}/environ", "rb") as fh:
+                environ = fh.read()
+        except OSError:
+            continue
+        if needle in b"\0" + environ:
+            found.add(int(entry))
+    return found
+
+
+def stop_tree(token: str, hurry: Callable[[], bool] = lambda: False) -> bool:
+    """Stop every process of a playbook run: SIGINT, then SIGTERM, then SIGKILL, each after
+    its grace period (none once ``hurry()``), and wait until they are gone. True when none is
+    left."""
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGKILL):
+        if sig != signal.SIGKILL and hurry():
+            continue
+        pids = tree_pids(token)
+        if not pids:
+            return True
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, sig)
+        deadline = time.monotonic() + GRACE_S[sig]
+        while time.monotonic() < deadline and tree_pids(token):
+            if sig != signal.SIGKILL and hurry():
+                break
+            time.sleep(0.05)
+    return not tree_pids(token)
 
 
 @contextmanager
-def _sigint_cancels(cancel: _Cancel) -> Iterator[None]:
-    """First Ctrl-C asks ansible-runner to cancel; a second one interrupts at once."""
+def _cancel_on_signals(cancel: _Cancel) -> Iterator[None]:
+    """SIGINT, SIGTERM and SIGHUP all cancel the run (its teardown per policy included); the
+    runner stops the playbook's process tree itself (:func:`stop_tree`)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
 
     def handler(signum: int, frame: FrameType | None) -> None:
         cancel.count += 1
+        cancel.signal = signal.Signals(signum).name
         cancel.flag.set()
-        if cancel.count > 1:
-            raise KeyboardInterrupt
 
-    previous = signal.signal(signal.SIGINT, handler)
+    previous = {sig: signal.signal(sig, handler) for sig in CANCEL_SIGNALS}
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for sig, old in previous.items():
+            signal.signal(sig, old)
 
 
 class Runner:
@@ -131,7 +237,15 @@ class Runner:
         verbosity: int = 0,
     ) -> None:
         self.job = job
-        self.state = StateDir.for_job(job.name, state_root).create()
+        state = StateDir.for_job(job.name, state_root)
+        if job.spec.target.kind == "oci" and any(c in str(state.path) for c in '"\\'):
+            # the job's ssh key lives there, and Ansible's ssh plugin passes it as
+            # -o IdentityFile="<path>" without escaping (plugins/connection/ssh.py)
+            raise StateError(
+                f"{state.path}: an OCI job's state folder must not hold a double quote or a "
+                "backslash (its ssh key lives there); choose another --state-dir"
+            )
+        self.state = state.create()
         self.on_event = on_event
         self.verbosity = verbosity
         self._cancel = _Cancel()
@@ -231,13 +345,22 @@ class Runner:
 
     def _ssh_common_args(self) -> str:
         """Host-key options as a host variable, so that the roles' own ssh/rsync commands
-        (upload, fetch, wheel copy) check host keys exactly as Ansible's connection does."""
+        (upload, fetch, wheel copy) check host keys exactly as Ansible's connection does.
+
+        One shell-quoted string (Ansible's ssh plugin and the roles split it with shlex);
+        each path inside is quoted again for ssh's own option parser (ssh_config(5): "Arguments
+        may optionally be enclosed in double quotes"; UserKnownHostsFile takes several
+        space-separated files and expands %-tokens), so no path can add an option."""
         checking = self._host_key_checking()
-        args = (
-            f"-o StrictHostKeyChecking={checking} "
-            f"-o UserKnownHostsFile={self.state.path / 'known_hosts'}"
-        )
-        return args + (" -o GlobalKnownHostsFile=/dev/null" if checking != "yes" else "")
+        args = [
+            "-o",
+            f"StrictHostKeyChecking={checking}",
+            "-o",
+            f"UserKnownHostsFile={ssh_config_quote(str(self.state.path / 'known_hosts'))}",
+        ]
+        if checking != "yes":
+            args += ["-o", "GlobalKnownHostsFile=/dev/null"]
+        return shlex.join(args)
 
     def envvars(self) -> dict[str, str]:
         content = content_root()
@@ -294,6 +417,9 @@ class Runner:
         """Each input (and alignments sidecar) with its sha256, cached by size and mtime."""
         found: dict[str, tuple[Path, str]] = {}
         for side, path in (("a", self.job.input_a), ("b", self.job.input_b)):
+            if not path.exists():  # `plan` before the inputs are there: upload is to do
+                found[side] = (path, "missing")
+                continue
             found[side] = (path, self.state.sha256(path))
             sidecar = path.with_name(f"{path.stem}_alignments.json")
             if sidecar.is_file():
@@ -320,9 +446,7 @@ class Runner:
 
     # running -----------------------------------------------------------------
     def applicable(self, phase: str) -> bool:
-        if phase in {"provision", "teardown"}:
-            return self.kind == "oci"
-        return True
+        return applicable(self.job, phase)
 
     def plan_phases(self, from_phase: str | None = None, only: str | None = None) -> list[str]:
         """The phases a run would execute, in order."""
@@ -341,8 +465,11 @@ class Runner:
         self, *, from_phase: str | None = None, only: str | None = None, teardown: bool = True
     ) -> JobResult:
         for name in (from_phase, only):
-            if name is not None and name not in PHASES:
-                raise StateError(f"unknown phase {name!r}; choose one of {', '.join(PHASES)}")
+            if name is not None and (name not in PHASES or not self.applicable(name)):
+                raise BadArgument(
+                    f"phase {name!r} is unknown or does not apply to target.kind {self.kind!r}; "
+                    f"choose one of {', '.join(p for p in PHASES if self.applicable(p))}"
+                )
         self.state.save_spec(self.job.public_spec(), self.job.source)
         todo = self.plan_phases(from_phase, only)
         skipped = (
@@ -356,27 +483,36 @@ class Runner:
         changed = 0
         status = "successful"
         error: str | None = None
-        try:
-            with _sigint_cancels(self._cancel):
+        left: tuple[str, ...] = ()
+        with _cancel_on_signals(self._cancel):
+            try:
                 for phase in todo:
                     if phase == "teardown" and only != "teardown":
-                        continue  # runs in `finally`, as the teardown policy says
+                        continue  # runs below, as the teardown policy says
                     ran.append(phase)
                     changed += self.run_phase(phase, cancellable=phase != "teardown")
-        except Interrupted as exc:
-            status, error = "canceled", str(exc)
-        except PhaseFailed as exc:
-            status, error = "failed", str(exc)
-        except KeyboardInterrupt:
-            status, error = "canceled", "interrupted"
-        finally:
-            if teardown and self.wants_teardown(status):
-                try:
-                    changed += self.run_phase("teardown", cancellable=False)
-                    ran.append("teardown")
-                except PhaseFailed as exc:
-                    status = "failed"
-                    error = f"{error}; {exc}" if error else str(exc)
+            except Interrupted as exc:
+                status, error = "canceled", str(exc)
+            except PhaseFailed as exc:
+                status, error = "failed", str(exc)
+            except ResourcesLeft as exc:
+                status, error, left = "failed", str(exc), self.resources_left()
+            if teardown and self.wants_teardown(status) and not left:
+                if self._cancel.hurry:
+                    left = self.resources_left()
+                    error = f"{error}; teardown skipped (second interrupt)"
+                else:
+                    try:
+                        changed += self.run_phase("teardown", cancellable=False)
+                        ran.append("teardown")
+                    except (PhaseFailed, ResourcesLeft) as exc:
+                        status = "failed"
+                        error = f"{error}; {exc}" if error else str(exc)
+                        left = self.resources_left()
+            elif self._cancel.hurry and self.kind == "oci" and not left and status != "successful":
+                left = self.resources_left()
+        if left:
+            self._emit(ev.Report("-", report="resources_left", data={"resources": list(left)}))
         self.state.set_status(
             {"successful": "finished"}.get(status, status),
             ran[-1] if ran else None,
@@ -401,6 +537,131 @@ class Runner:
             error=error,
             durations=dict(self._durations),
             cost=cost,
+            resources_left=left,
+        )
+
+    def resources_left(self) -> tuple[str, ...]:
+        """What an unfinished teardown may have left, and how to remove it."""
+        oci = self.job.spec.target.oci
+        if self.kind != "oci" or oci is None:
+            return ()
+        found = self.state.target() or {}
+        named = [f"instance {found['instance_id']}"] if found.get("instance_id") else []
+        return (
+            *named,
+            f"every resource tagged faceswap-oci-job={self.job.name} (instance, VCN, subnet, "
+            f"internet gateway, route table, security list) in compartment {oci.compartment}, "
+            f"region {oci.region}",
+            f"remove them with: faceswap-oci down {shlex.quote(str(self.job.source))} "
+            f"(or list them: faceswap-oci sweep {shlex.quote(str(self.job.source))})",
+        )
+
+    def teardown_timeout(self) -> float:
+        raw = os.environ.get("FSOCI_TEARDOWN_TIMEOUT", "")
+        try:
+            value = float(raw) if raw else DEFAULT_TEARDOWN_TIMEOUT_S
+        except ValueError:
+            value = DEFAULT_TEARDOWN_TIMEOUT_S
+        return value if 0 < value < float("inf") else DEFAULT_TEARDOWN_TIMEOUT_S
+
+    def _run_playbook(
+        self,
+        phase: str,
+        pdd: Path,
+        playbook: Path,
+        handler: Callable[[dict[str, Any]], bool],
+        *,
+        cancellable: bool,
+    ) -> tuple[Any, bool, bool]:
+        """Run one playbook with ansible-runner in a thread, while this (main) thread watches
+        for a cancel and, in teardown, the time limit. Returns (result, stopped, timed_out).
+
+        ansible-runner's own cancel SIGKILLs only the process group of ansible-playbook
+        (``Runner.handle_termination``) and returns without waiting; here the whole tree,
+        found by the run token in each process's environment, gets SIGINT, SIGTERM, SIGKILL
+        in turn and this returns only once every one of them is gone."""
+        token = uuid.uuid4().hex
+        envvars = {**self.envvars(), RUN_TOKEN: token}
+        runner = ansible_runner.interface.init_runner(
+            private_data_dir=str(pdd),
+            playbook=str(playbook),
+            inventory=str(pdd / "inventory" / "hosts.json"),
+            envvars=envvars,
+            event_handler=handler,
+            cancel_callback=lambda: False,  # never ansible-runner's SIGKILL: stop_tree does it
+            quiet=True,
+            suppress_env_files=True,
+            ident=f"{time.strftime('%Y%m%dT%H%M%S')}-{phase}",
+            rotate_artifacts=30,
+            verbosity=self.verbosity,
+        )
+        # RunnerConfig seeds its env with all of os.environ (config/_base.py, "seed env with
+        # existing shell env") and writes it to artifacts/<ident>/command: keep the allow-list.
+        runner.config.env = {k: v for k, v in runner.config.env.items() if env_allowed(k)}
+        failure: list[BaseException] = []
+
+        def work() -> None:
+            try:
+                runner.run()
+            except BaseException as exc:  # re-raised in the calling thread
+                failure.append(exc)
+
+        thread = threading.Thread(target=work, name=f"fsoci-{phase}", daemon=True)
+        thread.start()
+        limit = self.teardown_timeout() if phase == "teardown" else None
+        if limit is not None:
+            self._emit(
+                ev.Report(phase, report="time_limit", data={"seconds": limit, "then": "give up"})
+            )
+        deadline = time.monotonic() + limit if limit is not None else None
+        try:
+            stopped, timed_out = self._watch(thread, token, phase, cancellable, deadline)
+        except BaseException:  # e.g. KeyboardInterrupt outside `run` (down, sweep)
+            stop_tree(token, hurry=lambda: True)
+            raise
+        stop_tree(token)  # nothing of this run outlives it (e.g. an ssh ControlPersist master)
+        if failure:
+            raise failure[0]
+        return runner, stopped, timed_out
+
+    def _watch(
+        self,
+        thread: threading.Thread,
+        token: str,
+        phase: str,
+        cancellable: bool,
+        deadline: float | None,
+    ) -> tuple[bool, bool]:
+        """Wait for the playbook's thread; stop its tree on a cancel or past the deadline.
+        Returns (stopped, timed_out)."""
+        stopped = timed_out = False
+        noted = 0
+        while thread.is_alive():
+            thread.join(0.1)
+            if self._cancel.count != noted:
+                noted = self._cancel.count
+                self._note_cancel(phase, cancellable)
+            wants_stop = self._cancel.hurry or (cancellable and self._cancel.flag.is_set())
+            if deadline is not None and time.monotonic() > deadline and not stopped:
+                timed_out = True
+                wants_stop = True
+            if wants_stop and not stopped:
+                stopped = True
+                stop_tree(token, hurry=lambda: self._cancel.hurry)
+        return stopped, timed_out
+
+    def _note_cancel(self, phase: str, cancellable: bool) -> None:
+        cancel = self._cancel
+        if cancel.hurry:
+            what = "stopping now, without grace periods"
+            if self.kind == "oci":
+                what += " and without teardown"
+        elif cancellable:
+            what = f"stopping the {phase} phase, then teardown as `teardown` says"
+        else:
+            what = f"{phase} goes on; interrupt again to stop it now"
+        self._emit(
+            ev.Report(phase, report="interrupt", data={"signal": cancel.signal, "then": what})
         )
 
     def billed_cost(self) -> dict[str, Any] | None:
@@ -476,23 +737,12 @@ class Runner:
             return True
 
         started = time.monotonic()
-        cancel_flag = self._cancel.flag
-        result = ansible_runner.run(
-            private_data_dir=str(pdd),
-            playbook=str(playbook),
-            inventory=str(pdd / "inventory" / "hosts.json"),
-            envvars=self.envvars(),
-            event_handler=handler,
-            cancel_callback=(lambda: cancel_flag.is_set()) if cancellable else (lambda: False),
-            quiet=True,
-            suppress_env_files=True,
-            ident=f"{time.strftime('%Y%m%dT%H%M%S')}-{phase}",
-            rotate_artifacts=30,
-            verbosity=self.verbosity,
+        result, stopped, timed_out = self._run_playbook(
+            phase, pdd, playbook, handler, cancellable=cancellable
         )
         duration = time.monotonic() - started
         self._durations[phase] = self._durations.get(phase, 0.0) + duration
-        status = str(result.status)
+        status = "canceled" if stopped else str(result.status)
         phase_status = {
             "successful": ev.PhaseStatus.SUCCESSFUL,
             "canceled": ev.PhaseStatus.CANCELED,
@@ -506,6 +756,14 @@ class Runner:
                 duration_s=round(duration, 3),
             )
         )
+        if timed_out or (stopped and not cancellable):
+            self.state.set_status("interrupted", phase)
+            why = (
+                f"gave up after {self.teardown_timeout():.0f} s (the OCI API did not answer)"
+                if timed_out
+                else "stopped by a second interrupt"
+            )
+            raise ResourcesLeft(f"phase {phase!r} {why}; resources of the job may be left")
         if phase_status is ev.PhaseStatus.CANCELED:
             self.state.set_status("interrupted", phase)
             raise Interrupted(

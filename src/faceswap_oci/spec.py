@@ -8,16 +8,22 @@ Field names and meanings are documented in ``docs/job-spec.md``.
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import os
+import re
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 import yaml
 from pydantic import (
+    AllowInfNan,
     BaseModel,
     ConfigDict,
     Field,
+    Strict,
     ValidationError,
     field_validator,
     model_validator,
@@ -37,6 +43,26 @@ DEFAULT_FACESWAP_REF = "acdcfa8796c26d47e3610efeae102c9d87b2ad89"
 NAME_RE = r"^[a-z0-9][a-z0-9-]{0,38}[a-z0-9]$|^[a-z0-9]$"
 OCID_RE = r"^ocid1\.[a-z0-9_]+\.[a-z0-9_-]*\.[a-z0-9_-]*\.[a-z0-9]+$"
 CIDR_RE = r"^(auto|(\d{1,3}\.){3}\d{1,3}/\d{1,2})$"
+HOSTNAME_RE = re.compile(
+    r"^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$"
+)
+USER_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,31}$")
+"""A login name as useradd accepts it (no leading '-', no shell or ssh metacharacters)."""
+
+MAX_JOB_FILE_BYTES = 1 << 20
+"""A job file is a few KB; beyond 1 MB it is not one."""
+MAX_NESTING = 32
+"""Deeper YAML than this is no job file (the spec nests 4 levels, ini overrides 5)."""
+MAX_SHOWN = 200
+"""Echoed values are cut to about this many characters."""
+MAX_PROBLEMS = 25
+NUL = b"\0"
+
+Int = Annotated[int, Strict()]
+"""An integer; YAML's true/false are not taken as 1/0."""
+Float = Annotated[float, Strict(), AllowInfNan(False)]
+"""A finite number (an integer is fine); .inf, .nan and booleans are refused."""
 
 IniValue = str | int | float | bool
 IniSections = dict[str, dict[str, IniValue]]
@@ -51,7 +77,7 @@ class SshTarget(_Model):
 
     host: Annotated[str, Field(min_length=1, description="Address or name of the host.")]
     user: str = Field("root", min_length=1, description="SSH login user.")
-    port: int = Field(22, ge=1, le=65535, description="SSH port.")
+    port: Int = Field(22, ge=1, le=65535, description="SSH port.")
     key: str | None = Field(
         None, description="Private key file; default: your SSH agent / ~/.ssh config."
     )
@@ -62,6 +88,21 @@ class SshTarget(_Model):
         "accept-new",
         description="SSH host keys: learn on first use (per job), require known, or ignore.",
     )
+
+    @field_validator("host")
+    @classmethod
+    def _host_is_a_name_or_address(cls, value: str) -> str:
+        if not _is_host(value):
+            raise ValueError(
+                f"target.ssh.host: {shorten(value)} is not a host name or IP address; "
+                "give e.g. gpu-1.example.com or 203.0.113.7"
+            )
+        return value
+
+    @field_validator("user")
+    @classmethod
+    def _user_is_a_login_name(cls, value: str) -> str:
+        return _check_user("target.ssh.user", value)
 
 
 class OciTarget(_Model):
@@ -88,21 +129,66 @@ class OciTarget(_Model):
     os: str = Field("Oracle Linux 9", description="Image OS when `image` is not given.")
     image: str | None = Field(None, pattern=OCID_RE, description="Image OCID (overrides `os`).")
     ssh_user: str | None = Field(None, description="Login user; default by OS (opc / ubuntu).")
-    boot_volume_gb: int = Field(200, ge=50, le=32768, description="Boot volume size in GB.")
+    boot_volume_gb: Int = Field(200, ge=50, le=32768, description="Boot volume size in GB.")
     ssh_ingress_cidr: str = Field(
         "auto",
         pattern=CIDR_RE,
         description="Who may reach SSH: `auto` (your public address /32) or a CIDR.",
     )
+    allow_any_ssh_source: bool = Field(
+        False,
+        description="Allow `ssh_ingress_cidr: 0.0.0.0/0` (SSH open to the whole internet).",
+    )
     subnet: str | None = Field(
         None, pattern=OCID_RE, description="Existing subnet OCID; default: a new VCN per job."
     )
-    max_hours: float = Field(
+    max_hours: Float = Field(
         12.0, gt=0, le=168, description="Watchdog: the VM powers itself off after this long."
     )
     service_endpoint: str | None = Field(
         None, description="Override the API endpoint (tests against a local OCI API)."
     )
+
+    @field_validator("ssh_user")
+    @classmethod
+    def _ssh_user_is_a_login_name(cls, value: str | None) -> str | None:
+        return None if value is None else _check_user("target.oci.ssh_user", value)
+
+    @field_validator("ssh_ingress_cidr")
+    @classmethod
+    def _cidr_is_a_network(cls, value: str) -> str:
+        if value == "auto":
+            return value
+        try:
+            ipaddress.IPv4Network(value, strict=True)
+        except ValueError as exc:
+            raise ValueError(
+                f"target.oci.ssh_ingress_cidr: {shorten(value)} is not a valid CIDR ({exc}); "
+                "use `auto` or e.g. 203.0.113.7/32"
+            ) from None
+        return value
+
+    @field_validator("service_endpoint")
+    @classmethod
+    def _endpoint_is_a_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        parts = urlsplit(value) if value.isprintable() and " " not in value else None
+        if parts is None or parts.scheme not in {"http", "https"} or not parts.hostname:
+            raise ValueError(
+                f"target.oci.service_endpoint: {shorten(value)} is not a URL; give e.g. "
+                "https://iaas.eu-frankfurt-1.oraclecloud.com, or leave it out"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _open_ssh_needs_consent(self) -> OciTarget:
+        if self.ssh_ingress_cidr == "0.0.0.0/0" and not self.allow_any_ssh_source:
+            raise ValueError(
+                "target.oci.ssh_ingress_cidr: 0.0.0.0/0 opens SSH to the whole internet; use "
+                "`auto` (your address /32), or set target.oci.allow_any_ssh_source: true"
+            )
+        return self
 
 
 class Target(_Model):
@@ -168,9 +254,9 @@ class ExtractSpec(_Model):
     detector: Detector = Field("s3fd", description="Face detector (`file`: alignments JSON).")
     aligner: Aligner = Field("fan", description="Landmark aligner (`file`: alignments JSON).")
     masker: list[Masker] = Field(default_factory=list, description="Extra masks to generate.")
-    size: int = Field(512, ge=256, le=1024, description="Extracted face size in pixels.")
-    extract_every_n: int = Field(1, ge=1, description="Extract every Nth frame.")
-    min_faces: int = Field(25, ge=25, description="Fail when a side has fewer faces.")
+    size: Int = Field(512, ge=256, le=1024, description="Extracted face size in pixels.")
+    extract_every_n: Int = Field(1, ge=1, description="Extract every Nth frame.")
+    min_faces: Int = Field(25, ge=25, description="Fail when a side has fewer faces.")
 
     @model_validator(mode="after")
     def _file_aligner_needs_file_detector(self) -> ExtractSpec:
@@ -198,9 +284,9 @@ Trainer = Literal[
 
 
 class StopSpec(_Model):
-    iterations: int | None = Field(100_000, gt=0, description="Stop at this cumulative count.")
-    hours: float | None = Field(6.0, gt=0, description="Stop after this much training time.")
-    plateau_saves: int | None = Field(
+    iterations: Int | None = Field(100_000, gt=0, description="Stop at this cumulative count.")
+    hours: Float | None = Field(6.0, gt=0, description="Stop after this much training time.")
+    plateau_saves: Int | None = Field(
         None, gt=0, description="Stop when N saves in a row bring no new lowest average loss."
     )
 
@@ -216,8 +302,8 @@ class StopSpec(_Model):
 
 class TrainSpec(_Model):
     trainer: Trainer = Field("original", description="Faceswap model plugin.")
-    batch_size: int = Field(16, ge=1, le=512, description="Batch size (-b).")
-    save_every: int = Field(250, ge=1, description="Save the model every N iterations (-s).")
+    batch_size: Int = Field(16, ge=1, le=512, description="Batch size (-b).")
+    save_every: Int = Field(250, ge=1, description="Save the model every N iterations (-s).")
     preview: bool = Field(True, description="Write the preview image and bring it back.")
     stop: StopSpec = Field(default_factory=StopSpec)  # type: ignore[arg-type]
     config: IniSections = Field(
@@ -351,23 +437,124 @@ class Job:
         return data
 
 
-def load_job(path: str | os.PathLike[str]) -> Job:
-    """Read and validate a job file; raise :class:`SpecError` listing every problem."""
-    source = Path(path)
-    shown = str(path)
+def shorten(value: Any, limit: int = MAX_SHOWN) -> str:
+    """``repr(value)``, cut to about ``limit`` characters (a huge value is not echoed back)."""
+    text = repr(value)
+    if len(text) <= limit:
+        return text
+    size = len(value) if isinstance(value, str | bytes | list | dict) else len(text)
+    return f"{text[:limit]}... ({size} characters in all)"
+
+
+def _is_host(value: str) -> bool:
     try:
-        text = source.read_text(encoding="utf-8")
+        ipaddress.ip_address(value)
+    except ValueError:
+        return bool(HOSTNAME_RE.match(value))
+    return True
+
+
+def _check_user(field: str, value: str) -> str:
+    if not USER_RE.match(value):
+        raise ValueError(
+            f"{field}: {shorten(value)} is not a valid user name; use letters, digits, "
+            "'_', '.' and '-', starting with a letter or '_' (e.g. ubuntu)"
+        )
+    return value
+
+
+class _JobLoader(yaml.SafeLoader):
+    """safe_load without aliases and with bounded nesting: a job file has no use for either,
+    and both let a small file expand to gigabytes (the "billion laughs") or overflow the
+    stack."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()  # type: ignore[no-untyped-call]
+            raise yaml.composer.ComposerError(
+                None,
+                None,
+                f"YAML aliases (*{shorten(event.anchor, 40)[1:-1]}) are not allowed in a job "
+                "file; write the value out in full",
+                event.start_mark,
+            )
+        depth = getattr(self, "_fsoci_depth", 0)
+        if depth >= MAX_NESTING:
+            event = self.peek_event()  # type: ignore[no-untyped-call]
+            raise yaml.composer.ComposerError(
+                None,
+                None,
+                f"nested deeper than {MAX_NESTING} levels; a job file is a few levels deep",
+                event.start_mark,
+            )
+        self._fsoci_depth = depth + 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._fsoci_depth = depth
+
+
+def _read_job_text(source: Path, shown: str) -> str:
+    try:
+        st = source.stat()
     except FileNotFoundError:
         raise SpecError(shown, [f"job file not found (resolved to {source.resolve()})"]) from None
     except OSError as exc:
         raise SpecError(shown, [f"job file cannot be read: {exc.strerror}"]) from None
+    if not stat.S_ISREG(st.st_mode):
+        raise SpecError(
+            shown,
+            [f"not a regular file (resolved to {source.resolve()}); give the job's YAML file"],
+        )
     try:
-        data = yaml.safe_load(text)
+        with source.open("rb") as fh:
+            raw = fh.read(MAX_JOB_FILE_BYTES + 1)
+    except OSError as exc:
+        raise SpecError(shown, [f"job file cannot be read: {exc.strerror}"]) from None
+    if len(raw) > MAX_JOB_FILE_BYTES:
+        raise SpecError(
+            shown,
+            [f"larger than {MAX_JOB_FILE_BYTES // (1 << 20)} MB; a job file is a few KB of YAML"],
+        )
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise SpecError(
+            shown, ["the file is UTF-16 (it starts with a byte-order mark); save the file as UTF-8"]
+        )
+    if NUL in raw:
+        raise SpecError(
+            shown,
+            [
+                f"byte {raw.index(NUL)}: a NUL byte; this is a binary file, not YAML "
+                "(save the file as UTF-8 text)"
+            ],
+        )
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise SpecError(
+            shown,
+            [
+                f"byte {exc.start} (line {line}): not UTF-8 ({raw[exc.start : exc.start + 1]!r}); "
+                "save the file as UTF-8"
+            ],
+        ) from None
+
+
+def load_job(path: str | os.PathLike[str]) -> Job:
+    """Read and validate a job file; raise :class:`SpecError` listing every problem."""
+    source = Path(path)
+    shown = shorten(str(path))[1:-1]
+    text = _read_job_text(source, shown)
+    try:
+        data = yaml.load(text, Loader=_JobLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
         problem = getattr(exc, "problem", None) or str(exc)
-        raise SpecError(shown, [f"{where}not valid YAML ({problem})"]) from None
+        raise SpecError(shown, [f"{where}not valid YAML ({shorten(problem)[1:-1]})"]) from None
+    except RecursionError:
+        raise SpecError(shown, [f"nested deeper than {MAX_NESTING} levels"]) from None
     if not isinstance(data, dict):
         raise SpecError(shown, ["the file must hold a mapping (key: value), e.g. `name: demo`"])
     return validate(data, base_dir=source.resolve().parent, source=source, shown=shown)
@@ -380,7 +567,10 @@ def validate(
     source: Path | None = None,
     shown: str = "<job>",
 ) -> Job:
-    """Validate an already-parsed spec; relative paths resolve against ``base_dir``."""
+    """Validate an already-parsed spec; relative paths resolve against ``base_dir``.
+
+    Checks shape, ranges and cross-field rules, and the ssh key; what depends on files that
+    may not exist yet (inputs, output) is :func:`preflight`'s."""
     try:
         spec = JobSpec.model_validate(data)
     except ValidationError as exc:
@@ -388,27 +578,174 @@ def validate(
     problems: list[str] = []
     if spec.inputs.demo:
         _make_demo_inputs(spec.inputs, base_dir, problems)
-    input_a = _check_input("inputs.a", spec.inputs.a, base_dir, problems)
-    input_b = _check_input("inputs.b", spec.inputs.b, base_dir, problems)
     if spec.target.kind == "ssh" and spec.target.ssh and spec.target.ssh.key:
-        key = Path(os.path.expanduser(spec.target.ssh.key))
-        key = key if key.is_absolute() else base_dir / key
-        if not key.is_file():
-            problems.append(
-                f"target.ssh.key: file not found: {spec.target.ssh.key!r} (resolved to {key}); "
-                "give the private key that the host accepts"
-            )
+        _check_private_key("target.ssh.key", spec.target.ssh.key, base_dir, problems)
     if problems:
         raise SpecError(shown, problems)
-    output_dir = Path(os.path.expanduser(spec.output))
-    output_dir = output_dir if output_dir.is_absolute() else base_dir / output_dir
+    output_dir = _resolve(spec.output, base_dir)
     return Job(
         spec=spec,
         source=(source or base_dir / "job.yml").resolve(),
-        input_a=input_a,
-        input_b=input_b,
+        input_a=_resolve(spec.inputs.a, base_dir),
+        input_b=_resolve(spec.inputs.b, base_dir),
         output_dir=output_dir,
     )
+
+
+_PRIVATE_KEY_HEADERS = (
+    b"-----BEGIN OPENSSH PRIVATE KEY-----",
+    b"-----BEGIN RSA PRIVATE KEY-----",
+    b"-----BEGIN EC PRIVATE KEY-----",
+    b"-----BEGIN DSA PRIVATE KEY-----",
+    b"-----BEGIN PRIVATE KEY-----",
+    b"-----BEGIN ENCRYPTED PRIVATE KEY-----",
+)
+_PUBLIC_KEY_PREFIXES = (
+    b"ssh-",
+    b"ecdsa-sha2-",
+    b"sk-ssh-",
+    b"sk-ecdsa-",
+    b"---- BEGIN SSH2 PUBLIC",
+)
+
+
+def _check_private_key(field: str, value: str, base_dir: Path, problems: list[str]) -> None:
+    """The key is a private key file that ssh will use: ssh refuses one that others can read
+    ("UNPROTECTED PRIVATE KEY FILE", ssh(1): "must not be accessible by others")."""
+    key = _resolve(value, base_dir)
+    where = f"{shorten(value)} (resolved to {key})"
+    try:
+        st = key.stat()
+        if not stat.S_ISREG(st.st_mode):
+            raise IsADirectoryError
+        with key.open("rb") as fh:
+            head = fh.read(64).lstrip()
+    except FileNotFoundError:
+        problems.append(
+            f"{field}: file not found: {where}; give the private key that the host accepts"
+        )
+        return
+    except OSError:
+        problems.append(f"{field}: not a readable file: {where}; give the private key file")
+        return
+    if head.startswith(_PUBLIC_KEY_PREFIXES):
+        problems.append(
+            f"{field}: {where} is a public key; give the private key (the file without .pub)"
+        )
+    elif not head.startswith(_PRIVATE_KEY_HEADERS):
+        problems.append(f"{field}: {where} is not an SSH private key (no BEGIN ... PRIVATE KEY)")
+    elif st.st_mode & 0o077:
+        problems.append(
+            f"{field}: {where} has mode {stat.S_IMODE(st.st_mode):04o}, readable by others "
+            f"(ssh refuses it); run: chmod 600 {key}"
+        )
+
+
+SYSTEM_PATHS = ("/bin", "/boot", "/dev", "/etc", "/lib", "/lib64", "/proc", "/sbin", "/sys", "/usr")
+
+
+def _check_output(value: str, path: Path, problems: list[str]) -> None:
+    where = f"{shorten(value)} (resolved to {path})"
+    real = Path(os.path.realpath(path))
+    if real == Path("/") or any(real == Path(p) or Path(p) in real.parents for p in SYSTEM_PATHS):
+        problems.append(f"output: {where} is a system path; give a folder of your own")
+        return
+    if path.exists() and not path.is_dir():
+        problems.append(f"output: {where} is a file, not a folder; give a folder")
+        return
+    existing = path
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        problems.append(f"output: {where} lies under the file {existing}; give a folder")
+    elif not os.access(existing, os.W_OK | os.X_OK):
+        problems.append(f"output: {where}: {existing} is not writable; give a folder you can write")
+
+
+def _check_input(
+    field: str,
+    value: str,
+    path: Path,
+    problems: list[str],
+    warnings: list[str],
+    *,
+    must_exist: bool,
+) -> None:
+    where = f"{shorten(value)} (resolved to {path})"
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        (problems if must_exist else warnings).append(f"{field}: file not found: {where}")
+        return
+    except OSError as exc:
+        problems.append(f"{field}: cannot be read: {where} ({exc.strerror})")
+        return
+    if stat.S_ISDIR(st.st_mode):
+        if not any(p.is_file() for p in path.iterdir()):
+            problems.append(f"{field}: {where} is an empty folder; give a video or a frames folder")
+        return
+    if not stat.S_ISREG(st.st_mode):
+        problems.append(f"{field}: {where} is not a regular file (a device or pipe); give a video")
+    elif not os.access(path, os.R_OK):
+        problems.append(f"{field}: file not readable: {where}; fix its mode")
+    elif st.st_size == 0:
+        problems.append(f"{field}: file is empty: {where}")
+    else:
+        trouble = _probe_video(path)
+        if trouble:
+            problems.append(f"{field}: {where} is not a video ffprobe can read ({trouble})")
+
+
+def _probe_video(path: Path) -> str | None:
+    """None when ffprobe finds a video stream in the file, else why not. Without ffprobe on
+    this machine the content is not checked (the host's Faceswap finds out instead)."""
+    import shutil
+    import subprocess
+
+    ffprobe = shutil.which("ffprobe")
+    if ffprobe is None:
+        return None
+    try:
+        proc = subprocess.run(
+            [ffprobe, "-v", "error", "-select_streams", "v", "-show_entries",
+             "stream=codec_type", "-of", "csv=p=0", "--", str(path)],
+            capture_output=True, text=True, errors="replace", timeout=30, check=False,
+        )  # fmt: skip
+    except subprocess.TimeoutExpired:
+        return "ffprobe took over 30 s"
+    if proc.returncode != 0:
+        first = (proc.stderr.strip().splitlines() or ["unknown format"])[-1]
+        return shorten(first.replace(str(path), "<file>"))[1:-1]
+    if "video" not in proc.stdout.split():
+        return "no video stream"
+    return None
+
+
+def preflight(job: Job, *, inputs_must_exist: bool = True, check_inputs: bool = True) -> list[str]:
+    """What can be checked on this machine before anything runs (``plan`` and the start of
+    ``run``): the output folder and the inputs. Raise :class:`SpecError` listing every problem;
+    return warnings (``inputs_must_exist=False``: a missing input is one, for ``plan``)."""
+    problems: list[str] = []
+    warnings: list[str] = []
+    _check_output(job.spec.output, job.output_dir, problems)
+    if check_inputs:
+        for field, value, path in (
+            ("inputs.a", job.spec.inputs.a, job.input_a),
+            ("inputs.b", job.spec.inputs.b, job.input_b),
+        ):
+            _check_input(field, value, path, problems, warnings, must_exist=inputs_must_exist)
+        try:
+            same = job.input_a.exists() and os.path.samefile(job.input_a, job.input_b)
+        except OSError:
+            same = False
+        if same:
+            problems.append(
+                f"inputs.b: the same file as inputs.a ({job.input_a}); A and B must be two "
+                "different people's media"
+            )
+    if problems:
+        raise SpecError(shorten(str(job.source))[1:-1], problems)
+    return warnings
 
 
 def _make_demo_inputs(inputs: Inputs, base_dir: Path, problems: list[str]) -> None:
@@ -419,7 +756,7 @@ def _make_demo_inputs(inputs: Inputs, base_dir: Path, problems: list[str]) -> No
     if (a.name, b.name) != ("a.mp4", "b.mp4") or a.parent != b.parent:
         problems.append(
             "inputs.demo: the demo clips are written as <folder>/a.mp4 and <folder>/b.mp4; "
-            f"set inputs.a and inputs.b so (got {inputs.a!r} and {inputs.b!r})"
+            f"set inputs.a and inputs.b so (got {shorten(inputs.a)} and {shorten(inputs.b)})"
         )
         return
     from faceswap_oci import demo  # imported here: numpy/opencv only when clips are made
@@ -433,17 +770,6 @@ def _make_demo_inputs(inputs: Inputs, base_dir: Path, problems: list[str]) -> No
 def _resolve(value: str, base_dir: Path) -> Path:
     path = Path(os.path.expanduser(value))
     return path if path.is_absolute() else base_dir / path
-
-
-def _check_input(field: str, value: str, base_dir: Path, problems: list[str]) -> Path:
-    path = _resolve(value, base_dir)
-    if not path.exists():
-        problems.append(f"{field}: file not found: {value!r} (resolved to {path})")
-    elif not os.access(path, os.R_OK):
-        problems.append(f"{field}: file not readable: {value!r} (resolved to {path}); fix its mode")
-    elif path.is_file() and path.stat().st_size == 0:
-        problems.append(f"{field}: file is empty: {value!r} (resolved to {path})")
-    return path
 
 
 def _fields_at(loc: tuple[str | int, ...]) -> list[str]:
@@ -481,8 +807,10 @@ _RANGE_MSG = {
 
 def _explain(exc: ValidationError) -> list[str]:
     problems: list[str] = []
-    for err in exc.errors(include_url=False):
+    errors = exc.errors(include_url=False)
+    for err in errors[:MAX_PROBLEMS]:
         loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+        loc = tuple(shorten(p, 60)[1:-1] if isinstance(p, str) else p for p in loc)
         path = ".".join(str(p) for p in loc)
         kind = err["type"]
         ctx = err.get("ctx") or {}
@@ -495,15 +823,19 @@ def _explain(exc: ValidationError) -> list[str]:
         elif kind == "missing":
             problems.append(f"{path}: required field is missing")
         elif kind in _RANGE_MSG:
-            problems.append(f"{path}: {_RANGE_MSG[kind].format(**ctx)} (got {err.get('input')!r})")
+            got = shorten(err.get("input"))
+            problems.append(f"{path}: {_RANGE_MSG[kind].format(**ctx)} (got {got})")
         elif kind == "literal_error":
-            problems.append(f"{path}: must be one of {ctx.get('expected')} (got {err['input']!r})")
+            expected = ctx.get("expected")
+            problems.append(f"{path}: must be one of {expected} (got {shorten(err['input'])})")
         elif kind == "string_pattern_mismatch":
-            problems.append(f"{path}: {err['input']!r} {_pattern_hint(loc)}")
+            problems.append(f"{path}: {shorten(err['input'])} {_pattern_hint(loc)}")
         elif kind == "value_error":
             problems.append(str(ctx.get("error", err["msg"])))
         else:
-            problems.append(f"{path}: {err['msg'].lower()} (got {err.get('input')!r})")
+            problems.append(f"{path}: {err['msg'].lower()} (got {shorten(err.get('input'))})")
+    if len(errors) > MAX_PROBLEMS:
+        problems.append(f"... and {len(errors) - MAX_PROBLEMS} more problem(s)")
     return problems
 
 

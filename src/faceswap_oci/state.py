@@ -19,12 +19,16 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from faceswap_oci.errors import StateError
+from faceswap_oci.errors import BadArgument, StateError
+
+JOB_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,38}[a-z0-9]$|^[a-z0-9]$")
+"""The spec's job-name rule (spec.NAME_RE): a name never leaves the state root."""
 
 
 def default_state_root() -> Path:
@@ -53,13 +57,74 @@ def _write_json(path: Path, data: Any) -> None:
 
 def _read_json(path: Path) -> Any:
     try:
-        return json.loads(path.read_text())
+        return json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         return None
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
+        reason = str(exc)[:120]
         raise StateError(
-            f"{path}: not valid JSON ({exc}); delete it to reset this record"
+            f"{path}: damaged state file, not valid JSON ({reason}); delete it to reset this "
+            "record (a deleted stamp only makes its phase run again)"
         ) from None
+    except OSError as exc:
+        raise StateError(
+            f"{path}: cannot be read ({exc.strerror}); fix its mode or delete it"
+        ) from None
+
+
+def _read_record(path: Path) -> dict[str, Any] | None:
+    """A JSON object record, None when missing; anything else is a damaged file."""
+    data = _read_json(path)
+    if data is None or isinstance(data, dict):
+        return data
+    raise StateError(
+        f"{path}: damaged state file (a JSON {type(data).__name__}, not an object); delete it "
+        "to reset this record"
+    )
+
+
+def check_job_name(name: str) -> str:
+    """A job name given on the command line (``status``, ``logs``): the spec's rule, so that
+    ``../x`` or ``/etc`` never leads outside the state root."""
+    if not JOB_NAME_RE.match(name):
+        shown = repr(name) if len(name) <= 60 else repr(name[:60]) + "..."
+        raise BadArgument(
+            f"job name {shown} is not valid: use 1-40 of a-z, 0-9 and '-' (the job file's "
+            "`name`), not a path"
+        )
+    return name
+
+
+def check_state_root(root: Path) -> Path:
+    """``--state-dir`` is a folder of job folders (or can be made), not a file nor a job's
+    own state folder."""
+    existing = root
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if existing.exists() and not existing.is_dir():
+        raise StateError(
+            f"--state-dir {root}: {existing} is a file, not a folder; give a folder for job state"
+        )
+    if root.is_dir() and ((root / "spec.json").is_file() or (root / "stamps").is_dir()):
+        raise StateError(
+            f"--state-dir {root} is the state folder of job {root.name!r}; give the folder "
+            f"that holds job folders (here: {root.parent})"
+        )
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise StateError(f"--state-dir {root}: {existing} is not writable; give a folder you own")
+    return root
+
+
+def pid_alive(pid: Any) -> bool:
+    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 @dataclass(frozen=True)
@@ -68,12 +133,18 @@ class StateDir:
 
     @classmethod
     def for_job(cls, name: str, root: Path | None = None) -> StateDir:
-        return cls((root or default_state_root()) / name)
+        return cls((root or default_state_root()) / check_job_name(name))
 
     def create(self) -> StateDir:
-        self.path.mkdir(parents=True, exist_ok=True, mode=0o700)
-        os.chmod(self.path, 0o700)
-        (self.path / "stamps").mkdir(exist_ok=True)
+        try:
+            self.path.mkdir(parents=True, exist_ok=True, mode=0o700)
+            os.chmod(self.path, 0o700)
+            (self.path / "stamps").mkdir(exist_ok=True)
+        except OSError as exc:
+            raise StateError(
+                f"{self.path}: cannot create the job's state folder ({exc.strerror}); "
+                "check --state-dir"
+            ) from None
         return self
 
     @property
@@ -93,8 +164,8 @@ class StateDir:
         _write_json(self.path / "spec.json", {"source": str(source), "spec": spec})
 
     def load_spec(self) -> dict[str, Any]:
-        data = _read_json(self.path / "spec.json")
-        if not isinstance(data, dict):
+        data = _read_record(self.path / "spec.json")
+        if data is None:
             raise StateError(
                 f"{self.path}: no job state here (spec.json missing); "
                 "run `faceswap-oci run <job.yml>` first or check --state-dir"
@@ -108,13 +179,18 @@ class StateDir:
         _write_json(self.path / "status.json", data)
 
     def status(self) -> dict[str, Any]:
-        data = _read_json(self.path / "status.json")
-        return data if isinstance(data, dict) else {"state": "new", "phase": None}
+        """Where the job stands; a "running" job whose process is gone (killed, or its machine
+        restarted) is "interrupted"."""
+        data = _read_record(self.path / "status.json")
+        if data is None:
+            return {"state": "new", "phase": None}
+        if data.get("state") == "running" and not pid_alive(data.get("pid")):
+            return {**data, "state": "interrupted", "note": f"process {data.get('pid')} is gone"}
+        return data
 
     # stamps ----------------------------------------------------------------
     def stamp(self, phase: str) -> dict[str, Any] | None:
-        data = _read_json(self.path / "stamps" / f"{phase}.json")
-        return data if isinstance(data, dict) else None
+        return _read_record(self.path / "stamps" / f"{phase}.json")
 
     def write_stamp(self, phase: str, fingerprint: str, **extra: Any) -> None:
         data = {"phase": phase, "fingerprint": fingerprint, "finished": time.time()}
@@ -126,19 +202,43 @@ class StateDir:
 
     # target ----------------------------------------------------------------
     def target(self) -> dict[str, Any] | None:
-        data = _read_json(self.path / "target.json")
-        return data if isinstance(data, dict) else None
+        return _read_record(self.path / "target.json")
 
     # events ----------------------------------------------------------------
     def append_event(self, line: str) -> None:
         with self.events_file.open("a", encoding="utf-8") as fh:
             fh.write(line + "\n")
 
+    def event_lines(self, offset: int = 0, first_line: int = 1) -> tuple[list[str], int]:
+        """The event log's complete lines from byte ``offset`` on, and the offset after them;
+        a line that is not UTF-8 JSON raises :class:`StateError` naming the file and the line
+        (``first_line``: the number of the line at ``offset``)."""
+        lines: list[str] = []
+        with self.events_file.open("rb") as fh:
+            fh.seek(offset)
+            for number, raw in enumerate(fh, first_line):
+                if not raw.endswith(b"\n"):
+                    break  # a line still being written
+                try:
+                    line = raw.decode("utf-8")
+                    json.loads(line)
+                except (ValueError, RecursionError):
+                    raise StateError(
+                        f"{self.events_file}: line {number} is damaged (not UTF-8 JSON); delete "
+                        "that line or the file (the log only records what happened)"
+                    ) from None
+                lines.append(line)
+                offset += len(raw)
+        return lines, offset
+
     # checksums -------------------------------------------------------------
     def sha256(self, path: Path) -> str:
         """sha256 of a file (or of a folder's files), cached by path, size and mtime."""
         cache_file = self.path / "checksums.json"
-        cache = _read_json(cache_file) or {}
+        try:
+            cache = _read_record(cache_file) or {}
+        except StateError:  # only a cache: a damaged one is rebuilt
+            cache = {}
         st = path.stat()
         key = f"{path}|{st.st_size}|{st.st_mtime_ns}"
         if key not in cache:

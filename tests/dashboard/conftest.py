@@ -1,5 +1,6 @@
-"""Fixtures for the dashboard tests: a job state made by a real run of the demo job, and the
-`faceswap-oci dashboard` command serving a copy of it."""
+"""Fixtures for the dashboard tests: a job state made by a real run (the suite's `e2e_job`, a
+whole job through the API with the real Faceswap), and the `faceswap-oci dashboard` command
+serving a copy of it."""
 
 from __future__ import annotations
 
@@ -14,13 +15,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.dashboard.demo_state import run_demo
+from tests.e2e.job import E2eJob
 
 
 @pytest.fixture(scope="session")
-def demo_job(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, Path]:
-    """(state_dir, job_name, output_dir) of the demo job, run once for the session."""
-    return run_demo(tmp_path_factory.mktemp("demo-job"))
+def demo_job(e2e_job: E2eJob) -> tuple[Path, str, Path]:
+    """(state_dir, job_name, output_dir) of the session's whole job."""
+    return e2e_job.result.state_dir, e2e_job.job.name, e2e_job.job.output_dir
 
 
 class Dashboard:

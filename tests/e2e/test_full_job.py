@@ -4,14 +4,16 @@ The real thing at every step: the `ssh` target on a booted Debian host, the setu
 (on the session's installed-host image, ``installed_host``: the same `setup` made that image on a
 plain host, see tests/hostimage.py and tests/test_hostimage.py, so here it is the re-run that
 finds Faceswap installed), the real Faceswap extracting, training (as a service) and converting
-on the CPU with the synthetic demo clips, and the results fetched back with checksums. The
-Faceswap source cache must hold the pinned commit (`faceswap-oci source add <path>`).
+on the CPU with the synthetic demo clips, and the results fetched back with checksums. The job
+is the session's `e2e_job` (tests/e2e/job.py), shared with the dashboard tests. Its state folder
+and input file names hold spaces, quotes, `$(...)`, backticks and newlines, and a canary checks
+that nothing of them ran as a command, on the controller or the host (issue #13). The Faceswap
+source cache must hold the pinned commit (`faceswap-oci source add <path>`).
 """
 
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +24,10 @@ import faceswap_oci
 from faceswap_oci import events as ev
 from faceswap_oci.demo import make_demo_inputs
 from faceswap_oci.spec import CONSENT_TEXT
-from tests.pipeline.jobs import e2e_job_spec, ffprobe, sha256
+from tests.e2e.job import CANARY, ITERATIONS, NASTY, STATE, E2eJob, rename_clip
+from tests.pipeline.jobs import ffprobe, sha256
 
-# One module-wide job: its fixture runs the whole job (minutes on a loaded 2-core machine).
+# One module-wide job: the session's e2e_job (minutes on a loaded 2-core machine).
 pytestmark = [
     pytest.mark.testbed,
     pytest.mark.faceswap,
@@ -32,25 +35,24 @@ pytestmark = [
     pytest.mark.timeout(1800),
 ]
 
-ITERATIONS = 20
-
 
 @pytest.fixture(scope="module")
 def finished(
-    installed_host: Any, tmp_path_factory: pytest.TempPathFactory
+    e2e_job: E2eJob,
 ) -> tuple[faceswap_oci.Job, faceswap_oci.JobResult, list[ev.Event], Path]:
-    assert shutil.which("ffprobe"), "ffprobe not on PATH (apt-get install ffmpeg)"
-    host = installed_host
-    folder = tmp_path_factory.mktemp("e2e")
-    job_file = folder / "job.yml"
-    job_file.write_text(
-        yaml.safe_dump(e2e_job_spec("e2e-cpu", host.job_target(), ITERATIONS), sort_keys=False)
-    )
-    job = faceswap_oci.load_job(job_file)
-    seen: list[ev.Event] = []
-    result = faceswap_oci.run(job, on_event=seen.append, state_root=folder / "state")
-    assert result.ok, result.error
-    return job, result, seen, folder
+    return e2e_job.job, e2e_job.result, e2e_job.seen, e2e_job.folder
+
+
+def test_no_name_ran_as_a_command(finished: Any, e2e_job: E2eJob) -> None:
+    job, result, _, folder = finished
+    assert "\n" in str(result.state_dir) and "\n" in str(job.input_a)
+    assert (result.state_dir / "known_hosts").is_file()  # ssh used the quoted path
+    places = [folder, Path.cwd(), Path.home(), Path("/tmp")]
+    assert [p for p in places for _ in p.glob(CANARY)] == []
+    assert [p for p in folder.rglob(CANARY)] == []
+    found = e2e_job.host.ssh(f"find / -xdev -name {CANARY} -print")
+    assert found.returncode == 0, found.stderr
+    assert found.stdout.strip() == ""
 
 
 def test_every_phase_ran_in_order(finished: Any) -> None:
@@ -106,7 +108,7 @@ def test_second_run_changes_nothing_and_moves_nothing(finished: Any) -> None:
     job, _, _, folder = finished
     video = job.output_dir / "e2e-cpu.mp4"
     before = video.stat().st_mtime_ns
-    again = faceswap_oci.run(job, state_root=folder / "state")
+    again = faceswap_oci.run(job, state_root=folder / STATE)
     assert again.ok
     assert again.phases_run == ()
     assert again.changed == 0
@@ -120,7 +122,7 @@ def test_forced_rerun_of_every_phase_changes_nothing(finished: Any) -> None:
     before = video.stat().st_mtime_ns
     seen: list[ev.Event] = []
     again = faceswap_oci.run(
-        job, state_root=folder / "state", from_phase="setup", on_event=seen.append
+        job, state_root=folder / STATE, from_phase="setup", on_event=seen.append
     )
     assert again.ok, again.error
     assert again.phases_run == ("setup", "upload", "extract", "train", "convert", "fetch")
@@ -137,7 +139,7 @@ def test_a_deleted_output_is_fetched_again(finished: Any) -> None:
     video = job.output_dir / "e2e-cpu.mp4"
     manifest = json.loads((job.output_dir / "e2e-cpu.manifest.json").read_text())
     video.unlink()
-    again = faceswap_oci.run(job, state_root=folder / "state")
+    again = faceswap_oci.run(job, state_root=folder / STATE)
     assert again.ok, again.error
     assert again.phases_run == ("fetch",)
     assert sha256(video) == manifest["output"]["sha256"]
@@ -195,12 +197,12 @@ def test_a_changed_input_redoes_extract_a_train_and_convert(
 ) -> None:
     job, _, _, folder = finished
     spec = yaml.safe_load((folder / "job.yml").read_text())
-    original = folder / "original"
-    original.mkdir()
-    for name in ("a.mp4", "a_alignments.json"):
-        shutil.copy2(folder / "demo" / name, original / name)
-        shutil.copy2(other_clips.a.video.parent / name, folder / "demo" / name)
-    job, seen = _rerun(folder / "job.yml", folder / "state", spec)
+    # Keep the first A clip (for the next test), then put the other one in its place.
+    media = job.input_a
+    sidecar = media.with_name(f"{media.stem}_alignments.json")
+    rename_clip(media, sidecar, folder / "original", media.stem)
+    rename_clip(other_clips.a.video, other_clips.a.alignments, media.parent, media.stem)
+    job, seen = _rerun(folder / "job.yml", folder / STATE, spec)
     assert _extracted(seen) == {"a": True, "b": False}
     (reset,) = _reports(seen, "model_reset")
     assert reset["why"] == ["faces_a"]
@@ -215,18 +217,19 @@ def test_a_new_state_folder_with_the_same_name_follows_its_own_input(finished: A
     that name made from the other clip; the video must follow this job's input."""
     _, _, _, folder = finished
     spec = yaml.safe_load((folder / "job.yml").read_text())
-    spec["inputs"] = {"a": "original/a.mp4", "b": "demo/b.mp4"}
-    job, seen = _rerun(folder / "job2.yml", folder / "state2", spec)
+    original = folder / "original" / f"a {NASTY}.mp4"
+    spec["inputs"]["a"] = str(original.relative_to(folder))
+    job, seen = _rerun(folder / "job2.yml", folder / f"{STATE}2", spec)
     assert _extracted(seen) == {"a": True, "b": False}
     assert [r["why"] for r in _reports(seen, "model_reset")] == [["faces_a"]]
-    _assert_made_from(job, folder / "original" / "a.mp4")
+    _assert_made_from(job, original)
 
 
 def test_a_changed_extract_size_redoes_extract_train_convert_only(finished: Any) -> None:
     _, _, _, folder = finished
     spec = yaml.safe_load((folder / "job2.yml").read_text())
     spec["extract"]["size"] = 320
-    _, seen = _rerun(folder / "job2.yml", folder / "state2", spec)
+    _, seen = _rerun(folder / "job2.yml", folder / f"{STATE}2", spec)
     started = [e.phase for e in seen if isinstance(e, ev.PhaseStarted)]
     assert started == ["extract", "train", "convert", "fetch"]
     assert _extracted(seen) == {"a": True, "b": True}
@@ -238,7 +241,7 @@ def test_a_changed_trainer_redoes_train_and_convert_only(finished: Any) -> None:
     spec = yaml.safe_load((folder / "job2.yml").read_text())
     spec["train"]["trainer"] = "lightweight"
     spec["train"]["config"].pop("model.original", None)
-    job, seen = _rerun(folder / "job2.yml", folder / "state2", spec)
+    job, seen = _rerun(folder / "job2.yml", folder / f"{STATE}2", spec)
     started = [e.phase for e in seen if isinstance(e, ev.PhaseStarted)]
     assert started == ["train", "convert", "fetch"]
     assert not _reports(seen, "faces")

@@ -12,7 +12,13 @@ __all__ = ["oci_test_config", "ociapi"]
 
 # Test modules whose every test is a provision/fault/teardown scenario that must end with
 # nothing tagged left alive on the local API.
-SCENARIO_MODULES = {"test_playbooks", "test_interrupt", "test_wrapper", "test_testbed_e2e"}
+SCENARIO_MODULES = {
+    "test_playbooks",
+    "test_interrupt",
+    "test_wrapper",
+    "test_testbed_e2e",
+    "test_cancel",
+}
 _scenarios: list[tuple[str, int]] = []
 
 

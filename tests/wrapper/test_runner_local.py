@@ -7,6 +7,7 @@ from pathlib import Path
 
 import faceswap_oci
 from faceswap_oci import events as ev
+from tests.media import write_video
 
 
 def test_setup_on_local_emits_typed_events_in_order(
@@ -72,7 +73,7 @@ def test_changed_input_invalidates_upload_and_later(
     for phase in ("setup", "upload", "extract"):
         runner.state.write_stamp(phase, runner.fingerprint(phase))
     assert runner.plan_phases()[0] == "train"
-    (path.parent / "a.mp4").write_bytes(b"changed" * 100)
+    write_video(path.parent / "a.mp4", "green")
     fresh = faceswap_oci.runner.Runner(faceswap_oci.load_job(path))
     assert fresh.plan_phases()[0] == "upload"
 

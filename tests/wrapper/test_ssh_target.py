@@ -21,6 +21,7 @@ import yaml
 
 import faceswap_oci
 from faceswap_oci import events as ev
+from tests.processes import processes_mentioning
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -123,8 +124,10 @@ def test_sigint_leaves_a_resumable_state_and_the_next_run_finishes(
             break
         assert time.monotonic() < deadline, "the package install task never started"
     rest, err = proc.communicate(timeout=300)
+    left = processes_mentioning(str(state_root))  # no ansible-playbook, ssh outlives the CLI
     assert interrupted_at is not None
     assert proc.returncode == 130, err
+    assert left == []
     lines = [json.loads(x) for x in rest.splitlines() if x.strip()]
     finished = [e for e in lines if e["event"] == "PhaseFinished"]
     assert finished and finished[0]["status"] == "canceled"
