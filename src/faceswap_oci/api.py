@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from faceswap_oci.errors import PhaseFailed, StateError
+from faceswap_oci.errors import OciConfigError, PhaseFailed, StateError
 from faceswap_oci.events import Event, Report
 from faceswap_oci.runner import PHASES, EventCallback, JobResult, Runner
-from faceswap_oci.spec import Job, load_job
+from faceswap_oci.spec import Job, load_job, oci_settings
 from faceswap_oci.state import StateDir, default_state_root
 
 __all__ = ["Plan", "PlannedPhase", "SweepResult", "down", "load_job", "plan", "run", "sweep"]
@@ -85,6 +85,8 @@ _ESTIMATED_SECONDS = {
 
 
 def _cost(job: Job) -> dict[str, Any] | None:
+    """The estimate for the first rung of the ladder, and one line per rung (each shape, with
+    the capacity type it would be launched with): a fallback can cost twice as much."""
     oci = job.spec.target.oci
     if job.spec.target.kind != "oci" or oci is None:
         return None
@@ -94,19 +96,69 @@ def _cost(job: Job) -> dict[str, Any] | None:
     seconds = dict(_ESTIMATED_SECONDS)
     seconds["train"] = hours * 3600.0
     ordered = {p: seconds[p] for p in PHASES}
-    try:
-        estimate = cost.phase_costs(oci.shapes[0], oci.preemptible, oci.boot_volume_gb, ordered)
-    except cost.UnknownShapePrice as exc:
-        return {"shape": oci.shapes[0], "error": str(exc)}
-    return {
-        "shape": oci.shapes[0],
-        "preemptible": oci.preemptible,
-        "hours": round(estimate.gpu_hours, 2),
-        "usd": round(estimate.total_usd, 2),
-        "share_outside_training": round(estimate.share_outside_training, 3),
-        "phases": {p.phase: round(p.usd, 2) for p in estimate.phases},
-        "source": cost.load_prices().source,
-    }
+    modes = [oci.preemptible] + ([False] if oci.preemptible and oci.preemptible_fallback else [])
+    rungs: list[dict[str, Any]] = []
+    for mode in modes:
+        for shape in oci.shapes:
+            # preemptible capacity exists on VM shapes only: a BM rung is tried on demand only
+            if mode and shape.startswith("BM."):
+                continue
+            try:
+                est = cost.phase_costs(shape, mode, oci.boot_volume_gb, ordered)
+                price = cost.load_prices().shapes[shape]
+            except cost.UnknownShapePrice as exc:
+                rungs.append({"shape": shape, "preemptible": mode, "error": str(exc)})
+                continue
+            rungs.append(
+                {
+                    "shape": shape,
+                    "preemptible": mode,
+                    "usd_per_hour": round(cost.estimate(shape, 1, mode, 0).usd_per_hour, 4),
+                    "usd": round(est.total_usd, 2),
+                    "hours": round(est.gpu_hours, 2),
+                    "share_outside_training": round(est.share_outside_training, 3),
+                    "phases": {p.phase: round(p.usd, 2) for p in est.phases},
+                    "source": price.source,
+                    "as_of": price.as_of,
+                    "verified": price.verified,
+                }
+            )
+    first = next((r for r in rungs if "error" not in r), None)
+    if first is None:
+        return {"shape": oci.shapes[0], "error": rungs[0]["error"], "rungs": rungs}
+    return {**first, "rungs": rungs}
+
+
+def check_oci_config(job: Job) -> None:
+    """The OCI config file and profile the job will use, checked as the modules check them
+    (and with the same auth); raises ``OciConfigError`` (exit 2) naming the file and field."""
+    oci = job.spec.target.oci
+    if job.spec.target.kind != "oci" or oci is None:
+        return
+    settings = oci_settings(oci)
+    if settings["auth"] not in ("api_key", "security_token"):
+        return  # principals read no config file
+    import importlib.util
+
+    from faceswap_oci.runner import content_root
+
+    path = content_root() / "plugins" / "module_utils" / "oci_config_check.py"
+    spec = importlib.util.spec_from_file_location("_fsoci_oci_config_check", path)
+    if spec is None or spec.loader is None:  # pragma: no cover - shipped with the package
+        raise StateError(f"{path} is missing from the installation; reinstall faceswap-oci")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    problems = module.check_oci_config(
+        settings["config_file"],
+        settings["profile"],
+        region=oci.region,
+        compartment=oci.compartment,
+        auth_type=settings["auth"],
+    )
+    if problems:
+        raise OciConfigError(
+            str(Path(settings["config_file"]).expanduser()), [str(p) for p in problems]
+        )
 
 
 def plan(
@@ -116,7 +168,9 @@ def plan(
     from_phase: str | None = None,
     only: str | None = None,
 ) -> Plan:
-    """What a run would do, without running anything."""
+    """What a run would do, without running anything. On OCI the config file is checked
+    first (``check_oci_config``): a plan that cannot authenticate is an error, not a plan."""
+    check_oci_config(job)
     runner = Runner(job, state_root=state_root)
     todo = set(runner.plan_phases(from_phase, only))
     phases = []
@@ -239,11 +293,18 @@ def sweep(
         if on_event is not None:
             on_event(event)
 
-    runner = Runner(job, state_root=root.parent / "sweep", on_event=collect)
+    # the sweep's own runner state lives inside the state root (a hidden folder, not a job)
+    runner = Runner(job, state_root=root / ".sweep", on_event=collect)
     runner.run_phase("sweep", extra={"fsoci_sweep_remove": []}, stamp=False)
     doomed = sorted(name for name in found if name not in running) if remove else []
     if doomed:
         runner.run_phase("sweep", extra={"fsoci_sweep_remove": doomed}, stamp=False)
+        for name in doomed:
+            # what was removed is no longer provisioned: the next run provisions again
+            removed = StateDir.for_job(name, root)
+            if removed.path.is_dir():
+                removed.clear_stamp("provision")
+                (removed.path / "target.json").unlink(missing_ok=True)
     return SweepResult(
         resources={k: tuple(v) for k, v in found.items()},
         running=tuple(sorted(running & set(found))),

@@ -24,6 +24,18 @@ class SpecError(FaceswapOciError):
         super().__init__(f"{path}: invalid job spec ({len(problems)} problem(s)):\n{lines}")
 
 
+class OciConfigError(FaceswapOciError):
+    """The OCI config file or profile the job names cannot work. Raised before any call."""
+
+    exit_code = 2
+
+    def __init__(self, path: str, problems: list[str]) -> None:
+        self.path = path
+        self.problems = problems
+        lines = "\n".join(f"  - {p}" for p in problems)
+        super().__init__(f"{path}: OCI config problems ({len(problems)}):\n{lines}")
+
+
 class StateError(FaceswapOciError):
     """The job's state directory is missing, unreadable or belongs to another job."""
 
