@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -147,6 +148,7 @@ def check_oci_config(job: Job) -> None:
     if spec is None or spec.loader is None:  # pragma: no cover - shipped with the package
         raise StateError(f"{path} is missing from the installation; reinstall faceswap-oci")
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up there
     spec.loader.exec_module(module)
     problems = module.check_oci_config(
         settings["config_file"],

@@ -332,7 +332,9 @@ def cost(
     for i, run in enumerate(ledger.runs, 1):
         phases = ",".join(run.get("phases") or []) or "-"
         out.print(
-            f"run {i} {run['started'][:19]} {run['status']:<10} {phases:<24} " + _billed_text(run)
+            f"run {i} {run['started'][:19]} {run['status']:<10} {phases:<24} " + _billed_text(run),
+            soft_wrap=True,
+            highlight=False,
         )
     out.print(
         f"total billed: ${total['billed_usd']:.2f}"
@@ -340,7 +342,9 @@ def cost(
             f" (+${total['running_usd']:.2f} on instances still running)"
             if total["running_usd"]
             else ""
-        )
+        ),
+        soft_wrap=True,
+        highlight=False,
     )
 
 
