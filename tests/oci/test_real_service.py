@@ -18,7 +18,7 @@ from tests.oci.modules import (
     run_module,
     teardown,
 )
-from tests.ociapi.fixtures import TENANCY, OciApi
+from tests.ociapi.fixtures import TENANCY, OciApi, write_private_key
 
 M = oci.core.models
 A10, V100, BM = "VM.GPU.A10.1", "VM.GPU3.1", "BM.GPU.A100-v2.8"
@@ -29,6 +29,26 @@ def api(ociapi: OciApi) -> OciApi:
     ociapi.state.faults.provision_s = 0.2
     ociapi.state.faults.terminate_s = 0.2
     return ociapi
+
+
+def _sdk(api: OciApi) -> tuple[oci.core.VirtualNetworkClient, oci.core.ComputeClient]:
+    """Plain SDK clients on the double, without retries (to see the service's own answers)."""
+    config = oci.config.from_file(str(api.cfg.config_file), api.cfg.profile)
+    kw = {"service_endpoint": api.url, "retry_strategy": oci.retry.NoneRetryStrategy()}
+    return oci.core.VirtualNetworkClient(config, **kw), oci.core.ComputeClient(config, **kw)
+
+
+def _subnet(api: OciApi, vn: oci.core.VirtualNetworkClient, prohibit_public_ip: bool) -> M.Subnet:
+    comp = api.cfg.compartment
+    vcn = vn.create_vcn(M.CreateVcnDetails(compartment_id=comp, cidr_block="10.0.0.0/16")).data
+    return vn.create_subnet(
+        M.CreateSubnetDetails(
+            compartment_id=comp,
+            vcn_id=vcn.id,
+            cidr_block="10.0.0.0/24",
+            prohibit_public_ip_on_vnic=prohibit_public_ip,
+        )
+    ).data
 
 
 def _clean(api: OciApi, capsys: pytest.CaptureFixture[str], job: str = "demo") -> None:
@@ -57,10 +77,7 @@ def test_capacity_report_is_sent_to_the_root_compartment(
 
 
 def test_capacity_report_for_a_job_compartment_is_refused(api: OciApi) -> None:
-    config = oci.config.from_file(str(api.cfg.config_file), api.cfg.profile)
-    compute = oci.core.ComputeClient(
-        config, service_endpoint=api.url, retry_strategy=oci.retry.NoneRetryStrategy()
-    )
+    _, compute = _sdk(api)
 
     def report(compartment: str) -> object:
         return compute.create_compute_capacity_report(
@@ -160,15 +177,9 @@ def test_bare_metal_gets_no_preemptible_launch(
 def test_the_double_refuses_preemptible_bare_metal(api: OciApi) -> None:
     from ansible_collections.faceswap_oci.core.plugins.module_utils import oci_launch
 
-    config = oci.config.from_file(str(api.cfg.config_file), api.cfg.profile)
-    kw = {"service_endpoint": api.url, "retry_strategy": oci.retry.NoneRetryStrategy()}
-    vn = oci.core.VirtualNetworkClient(config, **kw)
-    compute = oci.core.ComputeClient(config, **kw)
+    vn, compute = _sdk(api)
     comp = api.cfg.compartment
-    vcn = vn.create_vcn(M.CreateVcnDetails(compartment_id=comp, cidr_block="10.0.0.0/16")).data
-    subnet = vn.create_subnet(
-        M.CreateSubnetDetails(compartment_id=comp, vcn_id=vcn.id, cidr_block="10.0.0.0/24")
-    ).data
+    subnet = _subnet(api, vn, prohibit_public_ip=False)
     image = next(r.model.id for r in api.state.resources.values() if r.kind == "image")
     spec = oci_launch.LaunchSpec(comp, "x", {}, subnet.id, "ssh-ed25519 AAAA k", 100, "x")
     rung = oci_launch.Rung(BM, api.state.availability_domains[0], True)
@@ -234,18 +245,8 @@ def test_two_live_instances_of_a_job_are_refused_as_a_leak(
 def test_a_subnet_that_prohibits_public_ips_is_named_before_any_launch(
     api: OciApi, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    config = oci.config.from_file(str(api.cfg.config_file), api.cfg.profile)
-    vn = oci.core.VirtualNetworkClient(config, service_endpoint=api.url)
-    comp = api.cfg.compartment
-    vcn = vn.create_vcn(M.CreateVcnDetails(compartment_id=comp, cidr_block="10.0.0.0/16")).data
-    subnet = vn.create_subnet(
-        M.CreateSubnetDetails(
-            compartment_id=comp,
-            vcn_id=vcn.id,
-            cidr_block="10.0.0.0/24",
-            prohibit_public_ip_on_vnic=True,
-        )
-    ).data
+    vn, _ = _sdk(api)
+    subnet = _subnet(api, vn, prohibit_public_ip=True)
     out = run_module("oci_instance", instance_args(api, subnet.id), capsys)
     assert out["failed"] is True
     assert out["msg"].startswith(f"option subnet_id: subnet {subnet.id} (region eu-frankfurt-1)")
@@ -272,19 +273,8 @@ def test_a_failure_after_the_launch_names_the_instance_and_keeps_the_attempts(
 def _session_profile(api: OciApi, tmp_path: Path) -> Path:
     """A profile as `oci session authenticate` writes it: no user, no fingerprint, a token file
     and the session's own key pair."""
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
-
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     key_file = tmp_path / "session_key.pem"
-    key_file.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    os.chmod(key_file, 0o600)
+    key = write_private_key(key_file)
     token = "eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.test-session.signature"
     token_file = tmp_path / "token"
     token_file.write_text(token)

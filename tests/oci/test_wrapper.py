@@ -143,6 +143,16 @@ def _cli(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def _leave_nothing(ociapi: OciApi, job_file: Path, tmp_path: Path) -> None:
+    """Whatever the test did, remove what is left (by tag) for the next test."""
+    if ociapi.state.live_tagged():
+        run_playbook(
+            "playbooks/teardown.yml",
+            {"fsoci": yaml.safe_load(job_file.read_text()), "fsoci_state_dir": str(tmp_path / "x")},
+            tmp_path / "cleanup",
+        )
+
+
 def test_only_provision_keeps_the_instance_and_one_down_outlasts_the_vnic_lag(
     ociapi: OciApi, testbed_host: Any, tmp_path: Path
 ) -> None:
@@ -180,15 +190,7 @@ def test_only_provision_keeps_the_instance_and_one_down_outlasts_the_vnic_lag(
         assert lines[1].startswith("run 2 ") and "VM.GPU.A10.1 0.0" in lines[1]
         assert lines[2].startswith("total billed: $")
     finally:
-        if ociapi.state.live_tagged():
-            run_playbook(
-                "playbooks/teardown.yml",
-                {
-                    "fsoci": yaml.safe_load(job_file.read_text()),
-                    "fsoci_state_dir": str(tmp_path / "x"),
-                },
-                tmp_path / "cleanup",
-            )
+        _leave_nothing(ociapi, job_file, tmp_path)
     assert ociapi.state.live_tagged() == []
 
 
@@ -213,13 +215,5 @@ def test_after_sweep_yes_plan_provisions_again(
         assert planned["provision"] is True
         assert not (tmp_path / "sweep").exists()  # nothing written outside --state-dir
     finally:
-        if ociapi.state.live_tagged():
-            run_playbook(
-                "playbooks/teardown.yml",
-                {
-                    "fsoci": yaml.safe_load(job_file.read_text()),
-                    "fsoci_state_dir": str(tmp_path / "x"),
-                },
-                tmp_path / "cleanup",
-            )
+        _leave_nothing(ociapi, job_file, tmp_path)
     assert ociapi.state.live_tagged() == []

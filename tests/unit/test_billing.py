@@ -9,14 +9,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from typer.testing import CliRunner
 
 from faceswap_oci import cli, cost, events, spec
 from faceswap_oci.runner import Runner
+from tests.unit.oci_job import write_oci_job
 
 T0 = dt.datetime(2026, 12, 1, 20, 0, tzinfo=dt.UTC)
-COMPARTMENT = "ocid1.compartment.oc1..aaaaaaaatestcompartment"
 
 
 def _record(**over: Any) -> dict[str, Any]:
@@ -82,20 +81,7 @@ def test_every_gpu_shape_the_ladder_knows_has_a_price_with_source_and_date() -> 
 
 
 def _job(tmp_path: Path, **oci: Any) -> spec.Job:
-    (tmp_path / "a.mp4").write_bytes(b"a")
-    (tmp_path / "b.mp4").write_bytes(b"b")
-    data = {
-        "name": "billed",
-        "consent": spec.CONSENT_TEXT,
-        "target": {
-            "kind": "oci",
-            "oci": {"compartment": COMPARTMENT, "region": "eu-frankfurt-1", **oci},
-        },
-        "inputs": {"a": "a.mp4", "b": "b.mp4"},
-    }
-    path = tmp_path / "job.yml"
-    path.write_text(yaml.safe_dump(data))
-    return spec.load_job(path)
+    return spec.load_job(write_oci_job(tmp_path, "billed", **oci))
 
 
 def _launched(preemptible: bool, shape: str = "VM.GPU.A10.1") -> events.Report:

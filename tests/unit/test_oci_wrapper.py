@@ -14,25 +14,11 @@ from typer.testing import CliRunner
 from faceswap_oci import api, cli, spec
 from faceswap_oci.runner import Runner
 from tests.ociapi.fixtures import write_test_config
-
-COMPARTMENT = "ocid1.compartment.oc1..aaaaaaaatestcompartment"
+from tests.unit.oci_job import COMPARTMENT, write_oci_job
 
 
 def _job_file(tmp_path: Path, **oci: Any) -> Path:
-    (tmp_path / "a.mp4").write_bytes(b"a")
-    (tmp_path / "b.mp4").write_bytes(b"b")
-    data = {
-        "name": "planned",
-        "consent": spec.CONSENT_TEXT,
-        "target": {
-            "kind": "oci",
-            "oci": {"compartment": COMPARTMENT, "region": "eu-frankfurt-1", **oci},
-        },
-        "inputs": {"a": "a.mp4", "b": "b.mp4"},
-    }
-    path = tmp_path / "job.yml"
-    path.write_text(yaml.safe_dump(data))
-    return path
+    return write_oci_job(tmp_path, "planned", **oci)
 
 
 def test_plan_with_a_missing_config_file_exits_2_and_names_it(tmp_path: Path) -> None:
