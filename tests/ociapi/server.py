@@ -15,6 +15,14 @@ Faithful where it matters to our code:
   when a subnet still holds VNICs, when a gateway is still a route target);
 - faults from a plan the test sets: out of host capacity per (AD, shape), `LimitExceeded`,
   `TooManyRequests`, any status/code per operation, slow transitions, spontaneous preemption.
+
+And where the real service surprises (issue 15), each with the doc or SDK line it follows at the
+code: capacity reports for the root compartment only; a VNIC that blocks DeleteSubnet (409
+Conflict) for `vnic_release_s` after its instance is TERMINATED; 429 storms on one shape
+(`throttle(shape=...)`); bare metal shapes refusing preemptible capacity; eventual-consistency
+404s on a Get right after the create (`consistency_lag_s`); STOPPED instances (`stop()`,
+InstanceAction START/STOP); `assignPublicIp` refused on a prohibit-public subnet; session-token
+profiles (`session_tokens`, the SDK's "ST$<token>" key id).
 """
 
 from __future__ import annotations
