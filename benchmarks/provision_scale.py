@@ -34,7 +34,7 @@ from ansible_collections.faceswap_oci.core.plugins.module_utils import (  # noqa
     oci_network,
 )
 
-from tests.ociapi.fixtures import COMPARTMENT, write_test_config  # noqa: E402
+from tests.ociapi.fixtures import COMPARTMENT, TENANCY, write_test_config  # noqa: E402
 from tests.ociapi.server import OciApiServer, OciApiState  # noqa: E402
 
 
@@ -75,7 +75,7 @@ def run_job_module_utils(
         )
         net = oci_network.ensure_network(vn, spec, check_mode=False, wait=True, wait_timeout=300)
         ads = [a.name for a in oci_common.list_all(identity.list_availability_domains, COMPARTMENT)]
-        hints = oci_launch.capacity_hints(compute, COMPARTMENT, ads, shapes)
+        hints = oci_launch.capacity_hints(compute, TENANCY, ads, shapes)
         rungs = oci_launch.ladder(shapes, ads, False, False, hints)
         launch = oci_launch.LaunchSpec(
             COMPARTMENT,

@@ -20,10 +20,12 @@ options:
     default: DEFAULT
   auth_type:
     description:
-      - V(api_key) signs with the key of O(profile); V(instance_principal) uses the identity of
-        the OCI instance the task runs on.
+      - V(api_key) signs with the key of O(profile); V(security_token) with the session token
+        of O(profile) (C(security_token_file), written by C(oci session authenticate));
+        V(instance_principal) uses the identity of the OCI instance the task runs on;
+        V(resource_principal) that of the OCI resource (a function, a notebook).
     type: str
-    choices: [api_key, instance_principal]
+    choices: [api_key, security_token, instance_principal, resource_principal]
     default: api_key
   region:
     description:

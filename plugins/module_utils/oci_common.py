@@ -10,6 +10,7 @@ The SDK does all HTTP, signing, retries (``oci.retry``), paging (``oci.paginatio
 from __future__ import annotations
 
 import datetime as dt
+import os
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from types import TracebackType
@@ -48,7 +49,7 @@ AUTH_ARGSPEC: Final[dict[str, dict[str, Any]]] = {
     "auth_type": {
         "type": "str",
         "default": "api_key",
-        "choices": ["api_key", "instance_principal"],
+        "choices": ["api_key", "security_token", "instance_principal", "resource_principal"],
     },
     "region": {"type": "str"},
     "service_endpoint": {"type": "str"},
@@ -77,11 +78,17 @@ def argspec(**extra: dict[str, Any]) -> dict[str, dict[str, Any]]:
 # --- clients -----------------------------------------------------------------------------------
 
 
+AUTH_TYPES: Final = ("api_key", "security_token", "instance_principal", "resource_principal")
+
+
 def load_config(
     config_file: str, profile: str, region: str | None, auth_type: str = "api_key"
 ) -> dict[str, Any]:
-    """The SDK config dict for ``profile`` of ``config_file``, with ``region`` overriding it."""
-    if auth_type == "instance_principal":
+    """The SDK config dict for ``profile`` of ``config_file``, with ``region`` overriding it.
+
+    Principals (instance, resource) read no file: their identity comes from the signer.
+    """
+    if auth_type in ("instance_principal", "resource_principal"):
         config: dict[str, Any] = {}
     else:
         config = dict(oci.config.from_file(file_location=config_file, profile_name=profile))
@@ -90,11 +97,38 @@ def load_config(
     return config
 
 
+def make_signer(config: Mapping[str, Any], auth_type: str) -> Any | None:
+    """The signer for ``auth_type``, as Oracle's SDK documentation builds each one; None for
+    ``api_key`` (the client signs with the profile's key itself).
+
+    - security_token (`oci session authenticate`): ``SecurityTokenSigner(token, private_key)``
+      from the profile's ``security_token_file`` and ``key_file`` (docs.oracle.com/iaas/Content/
+      API/SDKDocs/clitoken.htm, "Token-based Authentication for the SDKs"). A client built from
+      such a profile without this signer fails with ``InvalidConfig`` (no user, no fingerprint).
+    - instance_principal: ``InstancePrincipalsSecurityTokenSigner()``.
+    - resource_principal: ``get_resource_principals_signer()`` (OCI Functions, Data Science).
+    """
+    if auth_type == "api_key":
+        return None
+    if auth_type == "security_token":
+        token_file = os.path.expanduser(str(config["security_token_file"]))
+        with open(token_file, encoding="utf-8") as fh:
+            token = fh.read().strip()
+        key = oci.signer.load_private_key_from_file(config["key_file"], config.get("pass_phrase"))
+        return oci.auth.signers.SecurityTokenSigner(token, key)
+    if auth_type == "instance_principal":
+        return oci.auth.signers.InstancePrincipalsSecurityTokenSigner()
+    if auth_type == "resource_principal":
+        return oci.auth.signers.get_resource_principals_signer()
+    raise ValueError(f"auth_type {auth_type!r}: choose one of {list(AUTH_TYPES)}")
+
+
 def create_client(
     client_class: type[T],
     config: Mapping[str, Any],
     service_endpoint: str | None = None,
     auth_type: str = "api_key",
+    signer: Any | None = None,
 ) -> T:
     """An SDK client with the default retry strategy and without the circuit breaker.
 
@@ -107,8 +141,10 @@ def create_client(
     }
     if service_endpoint:
         kwargs["service_endpoint"] = service_endpoint
-    if auth_type == "instance_principal":
-        kwargs["signer"] = oci.auth.signers.InstancePrincipalsSecurityTokenSigner()
+    if signer is None and auth_type != "api_key":
+        signer = make_signer(config, auth_type)
+    if signer is not None:
+        kwargs["signer"] = signer
     return client_class(dict(config), **kwargs)  # type: ignore[call-arg]
 
 
@@ -138,6 +174,83 @@ class _LaunchErrorChecker(retry_checkers.BaseRetryChecker if HAS_OCI else object
         if exception is not None and capacity_reason(exception) is not None:
             return False
         return bool(self._inner.should_retry(exception=exception, response=response, **kwargs))
+
+
+def ladder_reason(exc: BaseException) -> str | None:
+    """Why a launch failed in a way that leaves the next shape or AD worth trying, else None.
+
+    Capacity answers (``capacity_reason``), a 429 or a non-capacity 5xx that outlived the
+    launch's retries (one shape's throttling or a broken rack must not end the whole ladder),
+    and a shape that refuses preemptible capacity (VM shapes only: docs.oracle.com/iaas/Content/
+    Compute/Concepts/preemptible.htm).
+    """
+    reason = capacity_reason(exc)
+    if reason is not None or not isinstance(exc, oci.exceptions.ServiceError):
+        return reason
+    if exc.status == 429:
+        return "throttled"
+    if exc.status >= 500 and exc.status != 501:
+        return "service_error"
+    if exc.status == 400 and "preemptible" in str(exc.message or "").lower():
+        return "preemptible_unsupported"
+    return None
+
+
+def supports_preemptible(shape: str) -> bool:
+    """Preemptible capacity exists for VM shapes only (docs.oracle.com/iaas/Content/Compute/
+    Concepts/preemptible.htm, "Limitations": bare metal shapes are not supported)."""
+    return not shape.startswith("BM.")
+
+
+def _checker_strategy(
+    checker: Any, total_seconds: int, max_attempts: int = 50, max_sleep: float = 10.0
+) -> Any:
+    container = retry_checkers.RetryCheckerContainer(
+        checkers=[
+            retry_checkers.LimitBasedRetryChecker(max_attempts=max_attempts),
+            retry_checkers.TotalTimeExceededRetryChecker(time_limit_seconds=total_seconds),
+            checker,
+        ]
+    )
+    return oci.retry.ExponentialBackoffWithFullJitterRetryStrategy(
+        base_sleep_time_seconds=1,
+        exponent_growth_factor=2,
+        max_wait_between_calls_seconds=max_sleep,
+        checker_container=container,
+    )
+
+
+def delete_retry_strategy(total_seconds: int) -> Any:
+    """Retry strategy for deletes: the SDK's default retries plus 409 ``Conflict``, for up to
+    ``total_seconds``.
+
+    A subnet still "references the VNIC" of an instance for a while after the instance is
+    TERMINATED (the real service answers DeleteSubnet with 409 Conflict until the VNIC is
+    released), and a route table or security list is in use until its subnet is gone.
+    """
+    config = dict(retry_checkers.RETRYABLE_STATUSES_AND_CODES)
+    config[409] = [*config.get(409, []), "Conflict"]
+    return _checker_strategy(
+        retry_checkers.TimeoutConnectionAndServiceErrorRetryChecker(
+            service_error_retry_config=config
+        ),
+        total_seconds,
+    )
+
+
+def read_after_create_strategy(total_seconds: int = 60) -> Any:
+    """Retry strategy for reads right after a create: the SDK's default retries plus 404
+    ``NotAuthorizedOrNotFound``, which Oracle's API error table marks as retryable (eventual
+    consistency: docs.oracle.com/iaas/Content/API/References/apierrors.htm)."""
+    config = dict(retry_checkers.RETRYABLE_STATUSES_AND_CODES)
+    config[404] = ["NotAuthorizedOrNotFound"]
+    return _checker_strategy(
+        retry_checkers.TimeoutConnectionAndServiceErrorRetryChecker(
+            service_error_retry_config=config
+        ),
+        total_seconds,
+        max_sleep=5.0,
+    )
 
 
 def launch_retry_strategy(
@@ -194,10 +307,15 @@ def wait_for(
             return True
         return state in wanted
 
+    first_read = (
+        oci.retry.DEFAULT_RETRY_STRATEGY
+        if succeed_on_not_found
+        else read_after_create_strategy(min(60, max(1, timeout)))
+    )
     try:
         resp = oci.wait_until(
             client,
-            get_fn(ocid, retry_strategy=oci.retry.DEFAULT_RETRY_STRATEGY),
+            get_fn(ocid, retry_strategy=first_read),
             evaluate_response=done,
             max_wait_seconds=max(1, timeout),
             max_interval_seconds=10,
@@ -307,21 +425,34 @@ def format_error(exc: BaseException, ctx: ErrorContext) -> str:
 
 
 def clients_from_params(params: Mapping[str, Any], *client_classes: type[Any]) -> tuple[Any, ...]:
-    """(config, client...) for a module's parameters (the shared options of ``argspec``)."""
+    """(config, client...) for a module's parameters (the shared options of ``argspec``).
+
+    The config file is checked the way the clients are then built (``check_oci_config`` with
+    the same ``auth_type``). For principals the config gets the signer's tenancy, so the
+    capacity report can be sent to the root compartment.
+    """
     auth = params.get("auth_type") or "api_key"
-    if auth == "api_key":
+    if auth in ("api_key", "security_token"):
         problems = check_oci_config(
             params["config_file"],
             params["profile"],
             region=params.get("region"),
             compartment=params.get("compartment_id"),
+            auth_type=auth,
         )
         if problems:
             raise ConfigProblems(problems)
     config = load_config(params["config_file"], params["profile"], params.get("region"), auth)
+    signer = make_signer(config, auth)
+    tenancy = getattr(signer, "tenancy_id", None)
+    if tenancy and not config.get("tenancy"):
+        config["tenancy"] = tenancy
     return (
         config,
-        *(create_client(c, config, params.get("service_endpoint"), auth) for c in client_classes),
+        *(
+            create_client(c, config, params.get("service_endpoint"), auth, signer)
+            for c in client_classes
+        ),
     )
 
 

@@ -113,10 +113,14 @@ def check_oci_config(
     region: str | None = None,
     compartment: str | None = None,
     regions: frozenset[str] | None = None,
+    auth_type: str = "api_key",
 ) -> list[Problem]:
     """Every problem of ``profile`` in ``config_file`` (and of the job's region/compartment).
 
     ``region`` overrides the profile's region, as the modules' ``region`` option does.
+    ``auth_type`` is how the clients will be built (``oci_common.make_signer``): ``api_key``
+    needs user and fingerprint; ``security_token`` needs ``security_token_file`` instead (the
+    SDK refuses a token profile without the token signer: ``InvalidConfig``).
     """
     path = Path(os.path.expanduser(config_file))
     name = str(path)
@@ -165,15 +169,39 @@ def check_oci_config(
         ]
     section = parser.defaults() if profile == "DEFAULT" else parser[profile]
     field = f"[{profile}]"
-    token_auth = "security_token_file" in section
+    token_auth = auth_type == "security_token"
     for key in REQUIRED_KEYS:
         if key == "region" and region:
             continue
         if key in ("user", "fingerprint") and token_auth:
             continue
         if not section.get(key):
+            fix = f"add {key}= to the profile"
+            if key in ("user", "fingerprint") and section.get("security_token_file"):
+                fix = (
+                    "this is a session-token profile (oci session authenticate): set "
+                    "target.oci.auth: security_token (or OCI_CLI_AUTH=security_token)"
+                )
+            problems.append(Problem(name, f"{field} {key}", "is missing", fix))
+    if token_auth:
+        token = section.get("security_token_file")
+        if not token:
             problems.append(
-                Problem(name, f"{field} {key}", "is missing", f"add {key}= to the profile")
+                Problem(
+                    name,
+                    f"{field} security_token_file",
+                    "is missing (auth security_token)",
+                    "run `oci session authenticate` for this profile, or use auth api_key",
+                )
+            )
+        elif not Path(os.path.expanduser(token)).is_file():
+            problems.append(
+                Problem(
+                    name,
+                    f"{field} security_token_file",
+                    f"token file {os.path.expanduser(token)} does not exist",
+                    f"run `oci session authenticate --profile-name {profile}`",
+                )
             )
     if section.get("user"):
         problems += check_ocid(section["user"], f"{field} user", name, "user")

@@ -13,9 +13,10 @@ from typing import Any, Final
 
 from ansible_collections.faceswap_oci.core.plugins.module_utils.oci_common import (
     HAS_OCI,
-    capacity_reason,
+    ladder_reason,
     launch_retry_strategy,
     list_all,
+    supports_preemptible,
     tagged_live,
     wait_for,
 )
@@ -72,9 +73,9 @@ class Attempt:
     shape: str
     availability_domain: str
     preemptible: bool
-    result: (
-        str  # launched | out_of_host_capacity | limit_exceeded | quota_exceeded | error | skipped
-    )
+    # launched | out_of_host_capacity | limit_exceeded | quota_exceeded | throttled |
+    # service_error | preemptible_unsupported | error | skipped
+    result: str
     message: str = ""
     opc_request_id: str | None = None
     capacity_hint: str | None = None
@@ -118,15 +119,20 @@ def match_availability_domains(wanted: Sequence[str] | None, names: Sequence[str
 
 
 def capacity_hints(
-    compute: Any, compartment_id: str, ads: Sequence[str], shapes: Sequence[str]
+    compute: Any, tenancy_id: str, ads: Sequence[str], shapes: Sequence[str]
 ) -> dict[tuple[str, str], str]:
-    """Capacity report per AD (a hint: capacity can change before the launch). Errors -> no hint."""
+    """Capacity report per AD (a hint: capacity can change before the launch). Errors -> no hint.
+
+    ``tenancy_id`` is the root compartment: CreateComputeCapacityReportDetails.compartment_id
+    "should always be the root compartment" (the SDK's docstring); a job's compartment is
+    refused.
+    """
     hints: dict[tuple[str, str], str] = {}
     for ad in ads:
         try:
             report = compute.create_compute_capacity_report(
                 M.CreateComputeCapacityReportDetails(
-                    compartment_id=compartment_id,
+                    compartment_id=tenancy_id,
                     availability_domain=ad,
                     shape_availabilities=[
                         M.CreateCapacityReportShapeAvailabilityDetails(instance_shape=s)
@@ -152,6 +158,7 @@ class LaunchSpec:
     boot_volume_gb: int
     display_name: str
     assign_public_ip: bool = True
+    defined_tags: dict[str, dict[str, Any]] | None = None
 
 
 def launch_details(spec: LaunchSpec, rung: Rung, image_id: str) -> Any:
@@ -168,9 +175,11 @@ def launch_details(spec: LaunchSpec, rung: Rung, image_id: str) -> Any:
             assign_public_ip=spec.assign_public_ip,
             display_name=spec.display_name,
             freeform_tags=spec.tags,
+            defined_tags=spec.defined_tags or None,
         ),
         metadata={"ssh_authorized_keys": spec.ssh_public_key},
         freeform_tags=spec.tags,
+        defined_tags=spec.defined_tags or None,
         preemptible_instance_config=(
             M.PreemptibleInstanceConfigDetails(
                 preemption_action=M.TerminatePreemptionAction(preserve_boot_volume=False)
@@ -194,6 +203,19 @@ class LadderExhausted(Exception):
         )
 
 
+class MultipleInstances(Exception):
+    """More than one live instance carries the job's tag: likely a leak (SkyPilot refuses too)."""
+
+    def __init__(self, job: str, instances: Sequence[Any]) -> None:
+        self.instances = list(instances)
+        ids = ", ".join(f"{i.id} ({i.lifecycle_state})" for i in instances)
+        super().__init__(
+            f"{len(instances)} live instances carry faceswap-oci-job={job}: {ids}; this is "
+            "likely a leak. Next: run `faceswap-oci down` (removes them all by tag) or terminate "
+            "the extra ones, then run again"
+        )
+
+
 class LaunchFailed(Exception):
     def __init__(self, attempts: list[Attempt], error: BaseException) -> None:
         super().__init__(str(error))
@@ -210,18 +232,37 @@ def run_ladder(
     on_attempt: Callable[[Attempt], None] | None = None,
     retry_strategy: Any = None,
 ) -> tuple[Any, list[Attempt]]:
-    """Try each rung until one launches. Capacity answers move on; any other error stops."""
+    """Try each rung until one launches.
+
+    Capacity answers, throttling or 5xx that outlived the retries, and a shape refusing
+    preemptible capacity move on to the next rung; any other error stops. A preemptible rung of
+    a bare metal shape is skipped without a call (VM shapes only).
+    """
     attempts: list[Attempt] = []
     strategy = retry_strategy or launch_retry_strategy()
     for rung in rungs:
         hint = (hints or {}).get((rung.shape, rung.availability_domain))
+        if rung.preemptible and not supports_preemptible(rung.shape):
+            attempt = Attempt(
+                rung.shape,
+                rung.availability_domain,
+                True,
+                "preemptible_unsupported",
+                "preemptible capacity exists on VM shapes only; not tried",
+                None,
+                hint,
+            )
+            attempts.append(attempt)
+            if on_attempt:
+                on_attempt(attempt)
+            continue
         try:
             image_id = image_for(rung.shape)
             resp = compute.launch_instance(
                 launch_details(spec, rung, image_id), retry_strategy=strategy
             )
         except oci.exceptions.ServiceError as exc:
-            reason = capacity_reason(exc)
+            reason = ladder_reason(exc)
             attempt = Attempt(
                 rung.shape,
                 rung.availability_domain,
@@ -254,9 +295,15 @@ def run_ladder(
 
 
 def find_instance(compute: Any, compartment_id: str, job: str) -> Any | None:
-    """The job's live instance (PROVISIONING/STARTING/RUNNING/...), newest first."""
+    """The job's live instance (PROVISIONING/STARTING/RUNNING/STOPPED/...), or None.
+
+    Raises ``MultipleInstances`` when there are several: which one the job's data is on cannot
+    be known, and the others are paid for.
+    """
     live = tagged_live(list_all(compute.list_instances, compartment_id), job)
-    return live[-1] if live else None
+    if len(live) > 1:
+        raise MultipleInstances(job, live)
+    return live[0] if live else None
 
 
 @dataclass
@@ -304,6 +351,8 @@ def instance_facts(inst: Any, address: Address, attempts: Sequence[Attempt]) -> 
         "image_id": inst.image_id,
         "gpu_model": getattr(cfg, "gpu_description", None) if cfg else None,
         "gpus": getattr(cfg, "gpus", None) if cfg else None,
+        "time_created": inst.time_created.isoformat() if inst.time_created else None,
+        "boot_volume_gb": getattr(inst.source_details, "boot_volume_size_in_gbs", None),
         "public_ip": address.public_ip,
         "private_ip": address.private_ip,
         "attempts": [asdict(a) for a in attempts],

@@ -8,6 +8,7 @@ Plain functions over SDK clients; the modules only map options to arguments.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -15,6 +16,7 @@ from typing import Any, Final
 from ansible_collections.faceswap_oci.core.plugins.module_utils.oci_common import (
     HAS_OCI,
     JOB_TAG,
+    delete_retry_strategy,
     is_live,
     list_all,
     tagged_live,
@@ -40,6 +42,7 @@ class NetworkSpec:
     vcn_cidr: str = "10.0.0.0/16"
     subnet_cidr: str = "10.0.0.0/24"
     dns_label: str | None = None
+    defined_tags: dict[str, dict[str, Any]] | None = None
 
 
 @dataclass
@@ -125,6 +128,7 @@ def ensure_network(
                 display_name=f"fsoci-{job}",
                 dns_label=spec.dns_label,
                 freeform_tags=spec.tags,
+                defined_tags=spec.defined_tags or None,
             )
         ).data
         created("vcn", vcn)
@@ -144,6 +148,7 @@ def ensure_network(
                 is_enabled=True,
                 display_name=f"fsoci-{job}-igw",
                 freeform_tags=spec.tags,
+                defined_tags=spec.defined_tags or None,
             )
         ).data
         created("internet_gateway", igw)
@@ -163,6 +168,7 @@ def ensure_network(
                 display_name=f"fsoci-{job}-rt",
                 route_rules=[route_rule(igw.id)],
                 freeform_tags=spec.tags,
+                defined_tags=spec.defined_tags or None,
             )
         ).data
         created("route_table", rt)
@@ -188,6 +194,7 @@ def ensure_network(
                 ingress_security_rules=[ssh_ingress_rule(spec.ssh_ingress_cidr)],
                 egress_security_rules=[egress_all_rule()],
                 freeform_tags=spec.tags,
+                defined_tags=spec.defined_tags or None,
             )
         ).data
         created("security_list", sl)
@@ -221,6 +228,7 @@ def ensure_network(
                 security_list_ids=[sl.id],
                 prohibit_public_ip_on_vnic=False,
                 freeform_tags=spec.tags,
+                defined_tags=spec.defined_tags or None,
             )
         ).data
         created("subnet", subnet)
@@ -277,6 +285,9 @@ def find_job_resources(compute: Any, vn: Any, compartment_id: str, job: str | No
         job,
         shape=lambda m: m.shape,
         availability_domain=lambda m: m.availability_domain,
+        preemptible=lambda m: m.preemptible_instance_config is not None,
+        time_created=lambda m: m.time_created.isoformat() if m.time_created else None,
+        boot_volume_gb=lambda m: getattr(m.source_details, "boot_volume_size_in_gbs", None),
     )
     out += _owned("subnet", list_all(vn.list_subnets, comp), job)
     out += _owned("route_table", list_all(vn.list_route_tables, comp), job)
@@ -318,7 +329,10 @@ def remove(
     """Delete ``owned`` in dependency order, waiting for each kind to be gone before the next.
 
     A resource that is already gone (404, or TERMINATING/TERMINATED) counts as removed by
-    someone else; it is reported, not an error.
+    someone else; it is reported, not an error. A delete that answers 409 Conflict (a subnet
+    whose terminated instance's VNIC is not released yet) is retried until ``wait_timeout``, so
+    one teardown ends with nothing left. A removed instance carries ``time_terminated``: when
+    this teardown saw it TERMINATED (the service reports no termination time), for billing.
     """
     result = TeardownResult()
     ops = _ops(compute, vn)
@@ -329,9 +343,14 @@ def remove(
             continue
         deleting: list[Owned] = []
         delete, _, _ = ops[kind]
+        strategy = (
+            oci.retry.DEFAULT_RETRY_STRATEGY
+            if kind == "instance"
+            else delete_retry_strategy(wait_timeout)
+        )
         for item in batch:
             try:
-                delete(item.id, retry_strategy=oci.retry.DEFAULT_RETRY_STRATEGY)
+                delete(item.id, retry_strategy=strategy)
             except oci.exceptions.ServiceError as exc:
                 if exc.status == 404:
                     result.already_gone.append(item.as_dict())
@@ -345,5 +364,8 @@ def remove(
             )
             if last is not None and is_live(last):  # pragma: no cover - wait_for guarantees
                 raise RuntimeError(f"{item.id} still {last.lifecycle_state}")
-            result.removed.append(item.as_dict())
+            gone = item.as_dict()
+            if kind == "instance":
+                gone["time_terminated"] = dt.datetime.now(dt.UTC).isoformat()
+            result.removed.append(gone)
     return result

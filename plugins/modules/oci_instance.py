@@ -16,8 +16,12 @@ description:
     domain (those of O(availability_domains), or all of the region, ordered by a compute capacity
     report when O(capacity_report) is on, which is only a hint), it tries to launch. The answers
     C(500 InternalError Out of host capacity), C(400 LimitExceeded) and C(QuotaExceeded) mean
-    no capacity there and move on at once (they are not retried); throttling and other transient
-    errors are retried with backoff; any other error stops the ladder."
+    no capacity there and move on at once (they are not retried); throttling (429) and transient
+    5xx are retried with backoff (O(launch_retry_attempts)) and then move on too, as does a shape
+    that refuses preemptible capacity (bare metal: preemptible rungs are skipped without a call);
+    any other error stops the ladder."
+  - A live instance found in state STOPPED is started, not waited on; several live instances of
+    the job are refused as a likely leak.
   - With O(preemptible) and O(preemptible_fallback), the whole ladder is walked with preemptible
     capacity first, then again on demand.
   - Waits until the instance is RUNNING and returns its public IP, shape, availability domain,
@@ -99,6 +103,17 @@ options:
   display_name:
     description: Display name; default C(fsoci-<job>).
     type: str
+  launch_retry_attempts:
+    description:
+      - Calls per rung for throttling (429) and transient 5xx before the ladder moves on to the
+        next availability domain or shape.
+    type: int
+    default: 6
+  defined_tags:
+    description:
+      - Defined tags (namespace -> key -> value) on the instance and its VNIC, for compartments
+        whose tag defaults require some.
+    type: dict
   instance_id:
     description: With O(state=absent), terminate only this instance.
     type: str
@@ -166,6 +181,16 @@ gpu_model:
   returned: state=present
   type: str
   sample: NVIDIA A10
+time_created:
+  description: When the service created the instance (ISO 8601), the start of its billing.
+  returned: state=present
+  type: str
+  sample: "2026-12-01T21:00:00+00:00"
+boot_volume_gb:
+  description: Boot volume size in GB as launched.
+  returned: state=present
+  type: int
+  sample: 200
 gpus:
   description: Number of GPUs of the shape.
   returned: state=present
@@ -211,7 +236,9 @@ from ansible_collections.faceswap_oci.core.plugins.module_utils.oci_common impor
     argspec,
     format_error,
     job_tags,
+    launch_retry_strategy,
     list_all,
+    read_after_create_strategy,
     tagged_live,
     wait_for,
 )
@@ -222,6 +249,7 @@ from ansible_collections.faceswap_oci.core.plugins.module_utils.oci_launch impor
     LadderExhausted,
     LaunchFailed,
     LaunchSpec,
+    MultipleInstances,
     capacity_hints,
     find_instance,
     instance_facts,
@@ -236,6 +264,48 @@ from ansible_collections.faceswap_oci.core.plugins.module_utils.oci_network impo
 )
 
 
+def _attempts(attempts: list[Attempt]) -> list[dict]:  # type: ignore[type-arg]
+    return [asdict(a) for a in attempts]
+
+
+def _running(  # type: ignore[no-untyped-def]
+    module: AnsibleModule, compute, vn, comp: str, inst, attempts, region, changed: bool
+) -> None:
+    """Wait for RUNNING and read the address; any failure names the launched instance."""
+    p = module.params
+    address = Address()
+    try:
+        if p["wait"]:
+            if inst.lifecycle_state != "RUNNING":
+                inst = wait_for(
+                    compute,
+                    compute.get_instance,
+                    inst.id,
+                    ["RUNNING"],
+                    p["wait_timeout"],
+                    fail_states=["TERMINATED"],
+                )
+            address = primary_address(compute, vn, comp, inst.id, p["wait_timeout"])
+    except WaitFailed as exc:
+        module.fail_json(
+            msg=f"oci_instance: instance {inst.id} (shape {inst.shape}, region {region}) went to "
+            f"{exc.state} while starting (preempted or failed). Next: run again to launch a new "
+            "one, or set preemptible: false.",
+            attempts=_attempts(attempts),
+            instance_id=inst.id,
+        )
+    except Exception as exc:  # every failure after a launch names the instance
+        ctx = ErrorContext("wait for the launched instance", "wait_timeout", region, inst.id)
+        module.fail_json(
+            msg=format_error(exc, ctx)
+            + f" The instance {inst.id} ({inst.shape}) was launched and is kept; run again to "
+            "reuse it, or `faceswap-oci down` to remove it.",
+            attempts=_attempts(attempts),
+            instance_id=inst.id,
+        )
+    module.exit_json(changed=changed, **instance_facts(inst, address, attempts))
+
+
 def _present(module: AnsibleModule, config: dict, compute, vn, identity) -> None:  # type: ignore[no-untyped-def]
     p = module.params
     comp, job, region = p["compartment_id"], p["job"], config.get("region")
@@ -244,20 +314,26 @@ def _present(module: AnsibleModule, config: dict, compute, vn, identity) -> None
             module.fail_json(
                 msg=f"option {name} is required with state=present; set it (job {job})"
             )
-    live = find_instance(compute, comp, job)
+    try:
+        live = find_instance(compute, comp, job)
+    except MultipleInstances as exc:
+        module.fail_json(
+            msg=f"oci_instance (region {region}, compartment {comp}): {exc}.",
+            instance_ids=[i.id for i in exc.instances],
+            attempts=[],
+        )
     if live is not None:
-        if p["wait"] and live.lifecycle_state != "RUNNING":
-            live = wait_for(
-                compute,
-                compute.get_instance,
-                live.id,
-                ["RUNNING"],
-                p["wait_timeout"],
-                fail_states=["TERMINATED"],
-            )
-        address = primary_address(compute, vn, comp, live.id, p["wait_timeout"])
-        module.exit_json(changed=False, **instance_facts(live, address, []))
-
+        started = False
+        if live.lifecycle_state in ("STOPPED", "STOPPING"):
+            # A stopped instance never becomes RUNNING by itself: start it (InstanceAction START;
+            # a STOPPING one is waited on first, START of a STOPPING instance is refused).
+            if module.check_mode:
+                module.exit_json(changed=True, **instance_facts(live, Address(), []))
+            if live.lifecycle_state == "STOPPING":
+                wait_for(compute, compute.get_instance, live.id, ["STOPPED"], p["wait_timeout"])
+            live = compute.instance_action(live.id, "START").data
+            started = True
+        _running(module, compute, vn, comp, live, [], region, started)
     names = [ad.name for ad in list_all(identity.list_availability_domains, comp)]
     try:
         ads = match_availability_domains(p["availability_domains"], names)
@@ -266,14 +342,28 @@ def _present(module: AnsibleModule, config: dict, compute, vn, identity) -> None
             msg=f"option availability_domains: {exc} (region {region}); "
             "fix the list or leave it out"
         )
-    hints = capacity_hints(compute, comp, ads, p["shapes"]) if p["capacity_report"] else {}
+    tenancy = config.get("tenancy")
+    hints = (
+        capacity_hints(compute, tenancy, ads, p["shapes"])
+        if p["capacity_report"] and tenancy
+        else {}
+    )
     rungs = ladder(p["shapes"], ads, p["preemptible"], p["preemptible_fallback"], hints)
     if module.check_mode:
         planned = [
             asdict(Attempt(r.shape, r.availability_domain, r.preemptible, "planned")) for r in rungs
         ]
         module.exit_json(changed=True, instance_id=None, attempts=planned, lifecycle_state=None)
-
+    if p["assign_public_ip"]:
+        # the network role has just created it: a 404 may be eventual consistency
+        subnet = vn.get_subnet(p["subnet_id"], retry_strategy=read_after_create_strategy()).data
+        if subnet.prohibit_public_ip_on_vnic:
+            module.fail_json(
+                msg=f"option subnet_id: subnet {subnet.id} (region {region}) prohibits public "
+                "IPs on VNICs, and the job reaches its instance over SSH on a public IP. Next: "
+                "choose a public subnet in target.oci.subnet, or leave it out for a new VCN.",
+                attempts=[],
+            )
     spec = LaunchSpec(
         compartment_id=comp,
         job=job,
@@ -283,47 +373,27 @@ def _present(module: AnsibleModule, config: dict, compute, vn, identity) -> None
         boot_volume_gb=p["boot_volume_gb"],
         display_name=p["display_name"] or f"fsoci-{job}",
         assign_public_ip=p["assign_public_ip"],
+        defined_tags=p["defined_tags"] or None,
     )
     images = ImageCache(compute, comp, p["os"], p["image_id"], p["prefer_gpu_image"])
+    strategy = launch_retry_strategy(max_attempts=p["launch_retry_attempts"])
     try:
-        inst, attempts = run_ladder(compute, spec, rungs, images, hints)
+        inst, attempts = run_ladder(compute, spec, rungs, images, hints, retry_strategy=strategy)
     except LadderExhausted as exc:
         module.fail_json(
             msg=f"oci_instance: option shapes/availability_domains (region {region}): {exc}. "
             "Next: add shapes or availability domains, allow preemptible_fallback, or try later. "
             "Nothing was created.",
-            attempts=[asdict(a) for a in exc.attempts],
+            attempts=_attempts(exc.attempts),
         )
     except LaunchFailed as exc:
         ctx = ErrorContext("launch_instance", "shapes", region, comp)
-        module.fail_json(
-            msg=format_error(exc.error, ctx), attempts=[asdict(a) for a in exc.attempts]
-        )
+        module.fail_json(msg=format_error(exc.error, ctx), attempts=_attempts(exc.attempts))
     except ValueError as exc:
         module.fail_json(
             msg=f"option os/image_id: {exc} (region {region}); choose another os or give image_id"
         )
-    address = Address()
-    if p["wait"]:
-        try:
-            inst = wait_for(
-                compute,
-                compute.get_instance,
-                inst.id,
-                ["RUNNING"],
-                p["wait_timeout"],
-                fail_states=["TERMINATED"],
-            )
-        except WaitFailed as exc:
-            module.fail_json(
-                msg=f"oci_instance: instance {inst.id} (region {region}) went to {exc.state} "
-                "while starting (preempted or failed). Next: run again to launch a new one, "
-                "or set preemptible: false.",
-                attempts=[asdict(a) for a in attempts],
-                instance_id=inst.id,
-            )
-        address = primary_address(compute, vn, comp, inst.id, p["wait_timeout"])
-    module.exit_json(changed=True, **instance_facts(inst, address, attempts))
+    _running(module, compute, vn, comp, inst, attempts, region, True)
 
 
 def _absent(module: AnsibleModule, compute, vn) -> None:  # type: ignore[no-untyped-def]
@@ -366,6 +436,8 @@ def main() -> None:
             boot_volume_gb={"type": "int", "default": 200},
             display_name={"type": "str"},
             instance_id={"type": "str"},
+            launch_retry_attempts={"type": "int", "default": 6},
+            defined_tags={"type": "dict"},
         ),
         supports_check_mode=True,
     )

@@ -53,6 +53,11 @@ options:
     description: CIDR of the new public subnet, inside O(vcn_cidr).
     type: str
     default: 10.0.0.0/24
+  defined_tags:
+    description:
+      - Defined tags (namespace -> key -> value) on every resource created, for compartments
+        whose tag defaults require some.
+    type: dict
 """
 
 EXAMPLES = r"""
@@ -148,6 +153,7 @@ def main() -> None:
             ssh_ingress_cidr={"type": "str"},
             vcn_cidr={"type": "str", "default": "10.0.0.0/16"},
             subnet_cidr={"type": "str", "default": "10.0.0.0/24"},
+            defined_tags={"type": "dict"},
         ),
         required_if=[("state", "present", ["ssh_ingress_cidr"])],
         supports_check_mode=True,
@@ -166,6 +172,7 @@ def main() -> None:
                 ssh_ingress_cidr=p["ssh_ingress_cidr"],
                 vcn_cidr=p["vcn_cidr"],
                 subnet_cidr=p["subnet_cidr"],
+                defined_tags=p["defined_tags"] or None,
             )
             res = ensure_network(
                 vn,

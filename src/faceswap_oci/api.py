@@ -9,14 +9,15 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from faceswap_oci.errors import BadArgument, PhaseFailed, StateError
+from faceswap_oci.errors import BadArgument, OciConfigError, PhaseFailed, StateError
 from faceswap_oci.events import Event, Report
 from faceswap_oci.runner import PHASES, EventCallback, JobResult, Runner, applicable
-from faceswap_oci.spec import Job, load_job, preflight
+from faceswap_oci.spec import Job, load_job, oci_settings, preflight
 from faceswap_oci.state import StateDir, default_state_root
 
 __all__ = [
@@ -166,6 +167,8 @@ _ESTIMATED_SECONDS = {
 
 
 def _cost(job: Job) -> dict[str, Any] | None:
+    """The estimate for the first rung of the ladder, and one line per rung (each shape, with
+    the capacity type it would be launched with): a fallback can cost twice as much."""
     oci = job.spec.target.oci
     if job.spec.target.kind != "oci" or oci is None:
         return None
@@ -175,19 +178,70 @@ def _cost(job: Job) -> dict[str, Any] | None:
     seconds = dict(_ESTIMATED_SECONDS)
     seconds["train"] = hours * 3600.0
     ordered = {p: seconds[p] for p in PHASES}
-    try:
-        estimate = cost.phase_costs(oci.shapes[0], oci.preemptible, oci.boot_volume_gb, ordered)
-    except cost.UnknownShapePrice as exc:
-        return {"shape": oci.shapes[0], "error": str(exc)}
-    return {
-        "shape": oci.shapes[0],
-        "preemptible": oci.preemptible,
-        "hours": round(estimate.gpu_hours, 2),
-        "usd": round(estimate.total_usd, 2),
-        "share_outside_training": round(estimate.share_outside_training, 3),
-        "phases": {p.phase: round(p.usd, 2) for p in estimate.phases},
-        "source": cost.load_prices().source,
-    }
+    modes = [oci.preemptible] + ([False] if oci.preemptible and oci.preemptible_fallback else [])
+    rungs: list[dict[str, Any]] = []
+    for mode in modes:
+        for shape in oci.shapes:
+            # preemptible capacity exists on VM shapes only: a BM rung is tried on demand only
+            if mode and shape.startswith("BM."):
+                continue
+            try:
+                est = cost.phase_costs(shape, mode, oci.boot_volume_gb, ordered)
+                price = cost.load_prices().shapes[shape]
+            except cost.UnknownShapePrice as exc:
+                rungs.append({"shape": shape, "preemptible": mode, "error": str(exc)})
+                continue
+            rungs.append(
+                {
+                    "shape": shape,
+                    "preemptible": mode,
+                    "usd_per_hour": round(cost.estimate(shape, 1, mode, 0).usd_per_hour, 4),
+                    "usd": round(est.total_usd, 2),
+                    "hours": round(est.gpu_hours, 2),
+                    "share_outside_training": round(est.share_outside_training, 3),
+                    "phases": {p.phase: round(p.usd, 2) for p in est.phases},
+                    "source": price.source,
+                    "as_of": price.as_of,
+                    "verified": price.verified,
+                }
+            )
+    first = next((r for r in rungs if "error" not in r), None)
+    if first is None:
+        return {"shape": oci.shapes[0], "error": rungs[0]["error"], "rungs": rungs}
+    return {**first, "rungs": rungs}
+
+
+def check_oci_config(job: Job) -> None:
+    """The OCI config file and profile the job will use, checked as the modules check them
+    (and with the same auth); raises ``OciConfigError`` (exit 2) naming the file and field."""
+    oci = job.spec.target.oci
+    if job.spec.target.kind != "oci" or oci is None:
+        return
+    settings = oci_settings(oci)
+    if settings["auth"] not in ("api_key", "security_token"):
+        return  # principals read no config file
+    import importlib.util
+
+    from faceswap_oci.runner import content_root
+
+    path = content_root() / "plugins" / "module_utils" / "oci_config_check.py"
+    spec = importlib.util.spec_from_file_location("_fsoci_oci_config_check", path)
+    if spec is None or spec.loader is None:  # pragma: no cover - shipped with the package
+        raise StateError(f"{path} is missing from the installation; reinstall faceswap-oci")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up there
+    spec.loader.exec_module(module)
+    problems = module.check_oci_config(
+        settings["config_file"],
+        settings["profile"],
+        region=oci.region,
+        compartment=oci.compartment,
+        auth_type=settings["auth"],
+    )
+    if problems:
+        raise OciConfigError(
+            str(Path(settings["config_file"]).expanduser()), [str(p) for p in problems]
+        )
 
 
 def plan(
@@ -198,10 +252,12 @@ def plan(
     only: str | None = None,
 ) -> Plan:
     """What a run would do, without running anything. Checks the output folder and the
-    inputs first (:func:`~faceswap_oci.spec.preflight`); an input that does not exist yet is
-    a warning here, not a failure."""
+    inputs first (:func:`~faceswap_oci.spec.preflight`; an input that does not exist yet is a
+    warning here, not a failure), and on OCI the config file (``check_oci_config``): a plan that
+    cannot authenticate is an error, not a plan."""
     check_phases(job, from_phase=from_phase, only=only)
     warnings = preflight(job, inputs_must_exist=False)
+    check_oci_config(job)
     runner = Runner(job, state_root=state_root)
     todo = set(runner.plan_phases(from_phase, only))
     phases = []
@@ -354,11 +410,18 @@ def sweep(
         if on_event is not None:
             on_event(event)
 
-    runner = Runner(job, state_root=root.parent / "sweep", on_event=collect)
+    # the sweep's own runner state lives inside the state root (a hidden folder, not a job)
+    runner = Runner(job, state_root=root / ".sweep", on_event=collect)
     runner.run_phase("sweep", extra={"fsoci_sweep_remove": []}, stamp=False)
     doomed = sorted(name for name in found if name not in running) if remove else []
     if doomed:
         runner.run_phase("sweep", extra={"fsoci_sweep_remove": doomed}, stamp=False)
+        for name in doomed:
+            # what was removed is no longer provisioned: the next run provisions again
+            removed = StateDir.for_job(name, root)
+            if removed.path.is_dir():
+                removed.clear_stamp("provision")
+                (removed.path / "target.json").unlink(missing_ok=True)
     return SweepResult(
         resources={k: tuple(v) for k, v in found.items()},
         running=tuple(sorted(running & set(found))),

@@ -148,8 +148,17 @@ def plan(
             f"estimated cost: ${c['usd']} for {c['hours']} GPU-hours on {c['shape']}"
             f"{' (preemptible)' if c['preemptible'] else ''}; {per_phase}; "
             f"{c['share_outside_training']:.0%} of GPU time outside training "
-            f"(list prices: {c['source']})"
+            f"(list prices: {c['source']}, {c['as_of']})"
         )
+        for rung in c.get("rungs", [])[1:]:
+            kind = "preemptible" if rung["preemptible"] else "on demand"
+            if "error" in rung:
+                out.print(f"  if the ladder reaches {rung['shape']} ({kind}): {rung['error']}")
+                continue
+            out.print(
+                f"  if the ladder reaches {rung['shape']} ({kind}): ${rung['usd']} "
+                f"(${rung['usd_per_hour']}/h, price of {rung['as_of']})"
+            )
     out.print(f"state: {result.state_dir}\noutput: {result.output_dir}")
 
 
@@ -230,12 +239,8 @@ def _summarise(result: JobResult, as_json: bool) -> None:
             f"job {result.name}: {result.status}; phases run: {', '.join(result.phases_run) or '-'}"
             f"; {result.changed} changed; output: {result.output_dir}"
         )
-        if result.cost:
-            c = result.cost
-            out.print(
-                f"billed (list price): ${c['total_usd']} on {c['shape']}, {c['gpu_hours']} GPU-h,"
-                f" {c['share_outside_training']:.0%} outside training"
-            )
+        if result.cost and "error" not in result.cost:
+            out.print(_billed_text(result.cost))
         return
     err.print(f"job {result.name}: {result.status}: {result.error}", highlight=False, markup=False)
     if result.resources_left:
@@ -329,6 +334,60 @@ def sweep(
     left = [n for n in result.resources if n not in result.running and n not in result.removed]
     if left and not yes:
         out.print("remove them with: faceswap-oci sweep <job.yml> --yes")
+
+
+def _billed_text(run: dict[str, Any]) -> str:
+    """One run of the cost history: what it billed (instances it terminated) and what runs."""
+    parts = [
+        f"{b['shape']}{' preemptible' if b['preemptible'] else ''} "
+        f"{b['billed_seconds'] / 3600:.3f} h"
+        for b in run.get("instances", [])
+    ]
+    text = f"billed (list price): ${run['total_usd']:.2f}" + (
+        f" ({'; '.join(parts)})" if parts else " (no instance ended in this run)"
+    )
+    for b in run.get("running", []):
+        text += f"; still running: {b['instance_id']} ({b['shape']}, ${b['total_usd']:.2f} so far)"
+    return text
+
+
+@app.command()
+def cost(
+    name: Annotated[str, typer.Argument(help="Job name.")],
+    state_dir: StateRoot = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Show a job's billed cost: every run, and the total (list prices)."""
+    from faceswap_oci import cost as cost_mod
+
+    state = StateDir.for_job(name, state_dir or default_state_root())
+    if not state.path.is_dir():
+        err.print(f"error: no job {name!r} in {state.path.parent}; see `faceswap-oci status`")
+        raise typer.Exit(3)
+    ledger = cost_mod.Ledger.load(state.path)
+    total = ledger.total()
+    if as_json:
+        print(json.dumps({"job": name, "runs": ledger.runs, **total}, default=str))
+        return
+    if not ledger.runs:
+        out.print(f"job {name}: no run recorded a cost yet")
+    for i, run in enumerate(ledger.runs, 1):
+        phases = ",".join(run.get("phases") or []) or "-"
+        out.print(
+            f"run {i} {run['started'][:19]} {run['status']:<10} {phases:<24} " + _billed_text(run),
+            soft_wrap=True,
+            highlight=False,
+        )
+    out.print(
+        f"total billed: ${total['billed_usd']:.2f}"
+        + (
+            f" (+${total['running_usd']:.2f} on instances still running)"
+            if total["running_usd"]
+            else ""
+        ),
+        soft_wrap=True,
+        highlight=False,
+    )
 
 
 @app.command()

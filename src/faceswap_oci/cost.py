@@ -1,15 +1,21 @@
 """Cost of an OCI GPU job from the list-price table in ``data/prices.yml``.
 
-Pure functions over frozen dataclasses: ``estimate`` for a plan, ``phase_costs`` for the run
-summary (billed time and cost per phase, and the share of GPU time spent outside training).
+``estimate`` and ``phase_costs`` price a plan (every rung of the ladder); ``bill_instance``
+prices what was really paid for: an instance's lifetime, created -> terminated (one-minute
+minimum), at the price of the shape and capacity type it was launched with, plus its boot
+volume. ``Ledger`` keeps every instance and every run of a job in its state (``costs.json``).
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import json
+import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -25,6 +31,9 @@ class ShapePrice:
     gpus: int
     gpu: str
     usd_per_gpu_hour: float
+    source: str = ""
+    as_of: str = ""
+    verified: bool = True
 
 
 @dataclass(frozen=True)
@@ -70,7 +79,15 @@ class RunCost:
 
 def _table_from(data: Mapping[str, Any]) -> PriceTable:
     shapes = {
-        name: ShapePrice(name, int(v["gpus"]), str(v["gpu"]), float(v["usd_per_gpu_hour"]))
+        name: ShapePrice(
+            name,
+            int(v["gpus"]),
+            str(v["gpu"]),
+            float(v["usd_per_gpu_hour"]),
+            str(v.get("source") or data["source"]),
+            str(v.get("as_of") or data["as_of"]),
+            bool(v.get("verified", True)),
+        )
         for name, v in data["shapes"].items()
     }
     return PriceTable(
@@ -152,3 +169,135 @@ def phase_costs(
     train_hours = sum(p.billed_hours for p in out if p.phase == "train")
     share = 0.0 if gpu_hours == 0 else 1 - train_hours / gpu_hours
     return RunCost(tuple(out), sum(p.usd for p in out), gpu_hours, share)
+
+
+# --- billed cost: what the instances really cost ------------------------------------------------
+
+
+@dataclass(frozen=True)
+class InstanceBill:
+    """One instance's billed cost: lifetime x the launched shape's price (by capacity type)."""
+
+    instance_id: str
+    shape: str
+    preemptible: bool
+    boot_volume_gb: int
+    time_created: str
+    time_terminated: str | None
+    billed_seconds: float
+    usd_per_hour: float
+    compute_usd: float
+    boot_volume_usd: float
+    total_usd: float
+
+    @property
+    def running(self) -> bool:
+        return self.time_terminated is None
+
+
+def _when(text: str) -> dt.datetime:
+    value = dt.datetime.fromisoformat(text)
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+def bill_instance(
+    record: Mapping[str, Any], now: dt.datetime | None = None, table: PriceTable | None = None
+) -> InstanceBill:
+    """``record`` (instance_id, shape, preemptible, boot_volume_gb, time_created and, once gone,
+    time_terminated) priced at the list price; a live instance is billed until ``now``."""
+    prices = table or load_prices()
+    created = _when(str(record["time_created"]))
+    ended = record.get("time_terminated")
+    end = _when(str(ended)) if ended else (now or dt.datetime.now(dt.UTC))
+    seconds = max(prices.minimum_billed_seconds, (end - created).total_seconds())
+    preemptible = bool(record.get("preemptible"))
+    boot_gb = int(record.get("boot_volume_gb") or 0)
+    cost = estimate(str(record["shape"]), seconds / 3600, preemptible, boot_gb, prices)
+    return InstanceBill(
+        instance_id=str(record["instance_id"]),
+        shape=cost.shape,
+        preemptible=preemptible,
+        boot_volume_gb=boot_gb,
+        time_created=created.isoformat(),
+        time_terminated=str(ended) if ended else None,
+        billed_seconds=seconds,
+        usd_per_hour=cost.usd_per_hour,
+        compute_usd=cost.compute_usd,
+        boot_volume_usd=cost.boot_volume_usd,
+        total_usd=cost.total_usd,
+    )
+
+
+@dataclass
+class Ledger:
+    """A job's cost history (``<state>/costs.json``): every instance it launched, and per run
+    the instances that run terminated (each instance is billed once, by the run that ended it)."""
+
+    path: Path
+    instances: dict[str, dict[str, Any]] = field(default_factory=dict)
+    runs: list[dict[str, Any]] = field(default_factory=list)
+
+    @classmethod
+    def load(cls, state_dir: Path) -> Ledger:
+        path = state_dir / "costs.json"
+        try:
+            data = json.loads(path.read_text())
+        except FileNotFoundError:
+            return cls(path)
+        except (OSError, ValueError) as exc:
+            raise ValueError(
+                f"{path}: not a cost history ({exc}); move it away to start anew"
+            ) from exc
+        return cls(path, dict(data.get("instances", {})), list(data.get("runs", [])))
+
+    def save(self) -> None:
+        tmp = self.path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps({"instances": self.instances, "runs": self.runs}, indent=2))
+        os.replace(tmp, self.path)
+
+    def seen(self, item: Mapping[str, Any]) -> None:
+        """An instance the provision launched or found, or the teardown removed."""
+        ocid = str(item.get("instance_id") or item.get("id") or "")
+        if not ocid or not item.get("time_created") or not item.get("shape"):
+            return
+        rec = self.instances.setdefault(ocid, {"instance_id": ocid})
+        for key in ("shape", "preemptible", "boot_volume_gb", "time_created", "time_terminated"):
+            if item.get(key) is not None:
+                rec[key] = item[key]
+
+    def record_run(
+        self,
+        started: str,
+        status: str,
+        phases: list[str],
+        terminated: list[str],
+        table: PriceTable | None = None,
+    ) -> dict[str, Any]:
+        """Add this run: the instances it terminated are billed here; those still running are
+        listed with their cost so far (billed by the run that ends them)."""
+        bills = [bill_instance(self.instances[i], table=table) for i in terminated]
+        running = [
+            bill_instance(r, table=table)
+            for r in self.instances.values()
+            if not r.get("time_terminated")
+        ]
+        run = {
+            "started": started,
+            "status": status,
+            "phases": phases,
+            "instances": [asdict(b) for b in bills],
+            "running": [asdict(b) for b in running],
+            "compute_usd": round(sum(b.compute_usd for b in bills), 4),
+            "boot_volume_usd": round(sum(b.boot_volume_usd for b in bills), 4),
+            "total_usd": round(sum(b.total_usd for b in bills), 4),
+        }
+        self.runs.append(run)
+        return run
+
+    def total(self, table: PriceTable | None = None) -> dict[str, float]:
+        """Billed so far over the whole job (live instances counted until now)."""
+        bills = [bill_instance(r, table=table) for r in self.instances.values()]
+        return {
+            "billed_usd": round(sum(b.total_usd for b in bills if not b.running), 4),
+            "running_usd": round(sum(b.total_usd for b in bills if b.running), 4),
+        }

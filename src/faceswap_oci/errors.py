@@ -12,16 +12,29 @@ class FaceswapOciError(Exception):
     exit_code = 1
 
 
-class SpecError(FaceswapOciError):
-    """The job spec is invalid. Raised before any Ansible or OCI call."""
+class _Problems(FaceswapOciError):
+    """Every problem found in one file, one per line."""
 
     exit_code = 2
+    what = "problems"
 
     def __init__(self, path: str, problems: list[str]) -> None:
         self.path = path
         self.problems = problems
         lines = "\n".join(f"  - {p}" for p in problems)
-        super().__init__(f"{path}: invalid job spec ({len(problems)} problem(s)):\n{lines}")
+        super().__init__(f"{path}: {self.what} ({len(problems)} problem(s)):\n{lines}")
+
+
+class SpecError(_Problems):
+    """The job spec is invalid. Raised before any Ansible or OCI call."""
+
+    what = "invalid job spec"
+
+
+class OciConfigError(_Problems):
+    """The OCI config file or profile the job names cannot work. Raised before any call."""
+
+    what = "OCI config problems"
 
 
 class StateError(FaceswapOciError):

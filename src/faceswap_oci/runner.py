@@ -10,6 +10,7 @@ role does is re-done here.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import getpass
 import json
 import os
@@ -252,9 +253,13 @@ class Runner:
         self._fingerprints: dict[str, str] = {}
         self._durations: dict[str, float] = {}
         self.notifier = notify.for_spec(job.spec.model_dump(mode="json"), job.output_dir)
+        self._terminated: list[str] = []  # instances this run's teardown removed
+        self._started = time.time()
 
     # events ------------------------------------------------------------------
     def _emit(self, event: ev.Event) -> None:
+        if isinstance(event, ev.Report) and event.report in ("oci_attempts", "oci_teardown"):
+            self._track_instances(event)
         self.state.append_event(event.to_json())
         if self.on_event is not None:
             self.on_event(event)
@@ -481,6 +486,7 @@ class Runner:
             self._emit(ev.PhaseSkipped(phase, reason="finished earlier; inputs unchanged"))
         ran: list[str] = []
         changed = 0
+        self._started = time.time()
         status = "successful"
         error: str | None = None
         left: tuple[str, ...] = ()
@@ -497,7 +503,7 @@ class Runner:
                 status, error = "failed", str(exc)
             except ResourcesLeft as exc:
                 status, error, left = "failed", str(exc), self.resources_left()
-            if teardown and self.wants_teardown(status) and not left:
+            if teardown and self.wants_teardown(status, only) and not left:
                 if self._cancel.hurry:
                     left = self.resources_left()
                     error = f"{error}; teardown skipped (second interrupt)"
@@ -518,7 +524,7 @@ class Runner:
             ran[-1] if ran else None,
             error=error,
         )
-        cost = self.billed_cost()
+        cost = self.billed_cost(status, ran)
         if cost is not None:
             self._emit(ev.Report("-", report="cost", data=cost))
         if error:
@@ -664,30 +670,52 @@ class Runner:
             ev.Report(phase, report="interrupt", data={"signal": cancel.signal, "then": what})
         )
 
-    def billed_cost(self) -> dict[str, Any] | None:
-        """List-price cost of this run's phases on OCI (None on other targets)."""
-        oci = self.job.spec.target.oci
-        if self.kind != "oci" or oci is None or not self._durations:
+    def _track_instances(self, event: ev.Report) -> None:
+        """Keep every instance the provision reports and the teardown removes in the job's cost
+        ledger (shape and capacity type as launched, created and terminated times)."""
+        from faceswap_oci import cost
+
+        ledger = cost.Ledger.load(self.state.path)
+        if event.report == "oci_attempts":
+            ledger.seen(event.data)
+        else:
+            for item in event.data.get("removed") or []:
+                if item.get("kind") == "instance":
+                    ledger.seen(item)
+                    self._terminated.append(str(item["id"]))
+        ledger.save()
+
+    def billed_cost(self, status: str, phases: list[str]) -> dict[str, Any] | None:
+        """This run's billed cost on OCI (None on other targets), stored in the job's cost
+        history: the instances this run terminated, each for its whole lifetime at the price of
+        the shape and capacity type it was launched with, plus its boot volume. A run that
+        created no instance costs $0 of compute."""
+        if self.kind != "oci":
             return None
         from faceswap_oci import cost
 
-        shape = str((self.state.target() or {}).get("shape") or oci.shapes[0])
+        ledger = cost.Ledger.load(self.state.path)
         try:
-            run_cost = cost.phase_costs(shape, oci.preemptible, oci.boot_volume_gb, self._durations)
-        except cost.UnknownShapePrice:
-            return None
-        return {
-            "shape": shape,
-            "total_usd": round(run_cost.total_usd, 2),
-            "gpu_hours": round(run_cost.gpu_hours, 3),
-            "share_outside_training": round(run_cost.share_outside_training, 3),
-            "phases": {p.phase: round(p.usd, 4) for p in run_cost.phases},
-        }
+            run = ledger.record_run(
+                dt.datetime.fromtimestamp(self._started, dt.UTC).isoformat(),
+                status,
+                phases,
+                self._terminated,
+            )
+        except cost.UnknownShapePrice as exc:
+            return {"error": str(exc)}
+        ledger.save()
+        return run
 
-    def wants_teardown(self, status: str) -> bool:
+    def wants_teardown(self, status: str, only: str | None = None) -> bool:
+        """Whether the run ends with a teardown. ``--only <phase>`` asks for that phase alone:
+        a successful ``--only provision`` keeps what it made (``down`` removes it); after a
+        failure ``teardown: always`` still cleans up."""
         if self.kind != "oci":
             return False
         policy = self.job.spec.teardown
+        if only is not None and only != "teardown":
+            return policy == "always" and status != "successful"
         return policy == "always" or (policy == "on_success" and status == "successful")
 
     def run_phase(

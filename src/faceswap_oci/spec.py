@@ -12,6 +12,7 @@ import ipaddress
 import os
 import re
 import stat
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -105,6 +106,9 @@ class SshTarget(_Model):
         return _check_user("target.ssh.user", value)
 
 
+AUTH_CHOICES = ("api_key", "security_token", "instance_principal", "resource_principal")
+
+
 class OciTarget(_Model):
     """A GPU VM that faceswap-oci creates in your compartment and removes afterwards."""
 
@@ -112,8 +116,28 @@ class OciTarget(_Model):
         str, Field(pattern=OCID_RE, description="Compartment OCID for every resource.")
     ]
     region: Annotated[str, Field(min_length=3, description="OCI region, e.g. eu-frankfurt-1.")]
-    profile: str = Field("DEFAULT", description="Section of the OCI config file.")
-    config_file: str = Field("~/.oci/config", description="OCI SDK config file.")
+    profile: str = Field(
+        "DEFAULT",
+        description="Section of the OCI config file; when left out, $OCI_CLI_PROFILE or DEFAULT.",
+    )
+    config_file: str = Field(
+        "~/.oci/config",
+        description="OCI SDK config file; when left out, $OCI_CONFIG_FILE or ~/.oci/config.",
+    )
+    auth: Literal["api_key", "security_token", "instance_principal", "resource_principal"] = Field(
+        "api_key",
+        description="How to authenticate: the profile's API key, its session token (`oci session "
+        "authenticate`), or the instance's / resource's principal; when left out, $OCI_CLI_AUTH "
+        "or api_key.",
+    )
+    defined_tags: dict[str, dict[str, str]] = Field(
+        default_factory=dict,
+        description="Defined tags (namespace -> key -> value) on every resource, for "
+        "compartments whose tag defaults require some.",
+    )
+    ssh_wait_timeout: int = Field(
+        600, ge=30, le=7200, description="Seconds to wait for SSH on the new instance."
+    )
     shapes: list[str] = Field(
         default_factory=lambda: ["VM.GPU.A10.1"],
         min_length=1,
@@ -305,6 +329,14 @@ class TrainSpec(_Model):
     batch_size: Int = Field(16, ge=1, le=512, description="Batch size (-b).")
     save_every: Int = Field(250, ge=1, description="Save the model every N iterations (-s).")
     preview: bool = Field(True, description="Write the preview image and bring it back.")
+    distributed: bool | Literal["auto"] = Field(
+        "auto",
+        description="Train on every GPU of the host (Faceswap's -d/--distributed): `auto` when "
+        "the host has more than one GPU left after `exclude_gpus`.",
+    )
+    exclude_gpus: list[int] = Field(
+        default_factory=list, description="GPU indices Faceswap must not use (-X/--exclude-gpus)."
+    )
     stop: StopSpec = Field(default_factory=StopSpec)  # type: ignore[arg-type]
     config: IniSections = Field(
         default_factory=dict,
@@ -430,11 +462,33 @@ class Job:
         return data
 
     def extravars_spec(self) -> dict[str, Any]:
-        """The spec as Ansible sees it (``fsoci``): plain JSON types, absolute paths."""
+        """The spec as Ansible sees it (``fsoci``): plain JSON types, absolute paths, and the
+        OCI settings the environment decides (``oci_settings``)."""
         data = self.public_spec()
         data["inputs"] = {"a": str(self.input_a), "b": str(self.input_b)}
         data["output"] = str(self.output_dir)
+        if self.spec.target.oci is not None:
+            data["target"]["oci"].update(oci_settings(self.spec.target.oci))
         return data
+
+
+def oci_settings(oci: OciTarget, environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """``config_file``, ``profile`` and ``auth`` as the OCI CLI picks them: what the job file
+    sets, else ``OCI_CONFIG_FILE`` (or the CLI's ``OCI_CLI_CONFIG_FILE``), ``OCI_CLI_PROFILE``
+    and ``OCI_CLI_AUTH`` from the environment, else the defaults."""
+    env = os.environ if environ is None else environ
+    given = oci.model_fields_set
+    config_file = oci.config_file
+    if "config_file" not in given:
+        config_file = env.get("OCI_CLI_CONFIG_FILE") or env.get("OCI_CONFIG_FILE") or config_file
+    profile = oci.profile if "profile" in given else env.get("OCI_CLI_PROFILE") or oci.profile
+    auth = oci.auth if "auth" in given else env.get("OCI_CLI_AUTH") or oci.auth
+    if auth not in AUTH_CHOICES:
+        raise SpecError(
+            "environment",
+            [f"OCI_CLI_AUTH={auth!r}: use one of {', '.join(AUTH_CHOICES)} or set target.oci.auth"],
+        )
+    return {"config_file": config_file, "profile": profile, "auth": auth}
 
 
 def shorten(value: Any, limit: int = MAX_SHOWN) -> str:

@@ -405,3 +405,27 @@ def test_sweep_lists_every_job_and_removes_those_not_running(
     (state_root / "two" / "status.json").write_text(_json.dumps({"state": "finished"}))
     assert sweep(job, remove=True, state_root=state_root).removed == ("two",)
     assert api.state.live_tagged() == []
+
+
+def test_ssh_wait_comes_from_the_job_file_and_names_the_ingress_cidr(
+    api: OciApi, tmp_path: Path
+) -> None:
+    """Issue 15, point 9: target.oci.ssh_wait_timeout bounds the wait; the failure names the
+    instance and the ingress CIDR. Nothing listens on the port the role waits on."""
+    state = tmp_path / "state"
+    run = run_playbook(
+        "playbooks/provision.yml",
+        job_vars(api, "nossh", state, ssh_wait_timeout=3),
+        tmp_path / "run",
+        "-e",
+        "oci_instance_ssh_port=9",  # discard: nothing answers there
+    )
+    try:
+        assert run.rc != 0
+        (inst,) = api.state.instances()
+        assert f"of instance {inst.model.id} within 3 s" in run.stdout
+        assert "lets in only 198.51.100.7/32 (target.oci.ssh_ingress_cidr)" in run.stdout
+    finally:
+        down = teardown(api, tmp_path, "nossh", state)
+        assert down.rc == 0, down.stdout[-3000:]
+    assert api.state.live_tagged() == []

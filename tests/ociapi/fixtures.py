@@ -52,11 +52,9 @@ class OciApi:
         return {"config_file": str(self.cfg.config_file), "profile": self.cfg.profile}
 
 
-def write_test_config(directory: Path, profile: str = "DEFAULT") -> OciTestConfig:
-    """A fresh RSA key pair and an OCI config file naming it, as `oci setup config` writes them."""
-    directory.mkdir(parents=True, exist_ok=True)
+def write_private_key(key_file: Path) -> rsa.RSAPrivateKey:
+    """A fresh RSA key pair, its private half written to ``key_file`` (PEM, 0600)."""
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    key_file = directory / "oci_api_key.pem"
     key_file.write_bytes(
         key.private_bytes(
             serialization.Encoding.PEM,
@@ -65,6 +63,14 @@ def write_test_config(directory: Path, profile: str = "DEFAULT") -> OciTestConfi
         )
     )
     os.chmod(key_file, 0o600)
+    return key
+
+
+def write_test_config(directory: Path, profile: str = "DEFAULT") -> OciTestConfig:
+    """A fresh RSA key pair and an OCI config file naming it, as `oci setup config` writes them."""
+    directory.mkdir(parents=True, exist_ok=True)
+    key_file = directory / "oci_api_key.pem"
+    key = write_private_key(key_file)
     der = key.public_key().public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )

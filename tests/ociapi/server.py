@@ -15,6 +15,14 @@ Faithful where it matters to our code:
   when a subnet still holds VNICs, when a gateway is still a route target);
 - faults from a plan the test sets: out of host capacity per (AD, shape), `LimitExceeded`,
   `TooManyRequests`, any status/code per operation, slow transitions, spontaneous preemption.
+
+And where the real service surprises (issue 15), each with the doc or SDK line it follows at the
+code: capacity reports for the root compartment only; a VNIC that blocks DeleteSubnet (409
+Conflict) for `vnic_release_s` after its instance is TERMINATED; 429 storms on one shape
+(`throttle(shape=...)`); bare metal shapes refusing preemptible capacity; eventual-consistency
+404s on a Get right after the create (`consistency_lag_s`); STOPPED instances (`stop()`,
+InstanceAction START/STOP); `assignPublicIp` refused on a prohibit-public subnet; session-token
+profiles (`session_tokens`, the SDK's "ST$<token>" key id).
 """
 
 from __future__ import annotations
@@ -135,6 +143,15 @@ class FaultPlan:
     network_delete_s: float = 0.0
     preempt_after_s: float | None = None  # preemptible instances are reclaimed after this
     page_size: int = 100
+    # After an instance is TERMINATED its VNIC can still be referenced for a while: DeleteSubnet
+    # answers 409 Conflict "The Subnet ... references the VNIC ..." until it is released. The
+    # lag itself is not documented; the 409 is what users of the real service report (e.g.
+    # oracle/terraform-provider-oci issues on subnet destroy after instance terminate).
+    vnic_release_s: float = 0.0
+    # Eventual consistency: a Get of a resource younger than this answers 404
+    # NotAuthorizedOrNotFound (Oracle's API error table, docs.oracle.com/iaas/Content/API/
+    # References/apierrors.htm, lists 404 NotAuthorizedOrNotFound as retryable for this reason).
+    consistency_lag_s: float = 0.0
 
     def add(self, rule: FaultRule) -> FaultRule:
         self.rules.append(rule)
@@ -177,16 +194,20 @@ class FaultPlan:
         op: str = "*",
         every: int = 1,
         probability: float | None = None,
+        shape: str | None = None,
     ) -> FaultRule:
+        """429 TooManyRequests (docs.oracle.com/iaas/Content/API/References/apierrors.htm);
+        with ``shape`` only LaunchInstance of that shape: a storm on one shape."""
         return self.add(
             FaultRule(
                 429,
                 "TooManyRequests",
                 "Too many requests for the user",
-                op,
+                "LaunchInstance" if shape else op,
                 count,
                 every=every,
                 probability=probability,
+                shape=shape,
             )
         )
 
@@ -303,6 +324,7 @@ _OPS: list[tuple[str, str, str]] = [
     ("GET", r"/instances", "ListInstances"),
     ("GET", r"/instances/(?P<id>[^/]+)", "GetInstance"),
     ("DELETE", r"/instances/(?P<id>[^/]+)", "TerminateInstance"),
+    ("POST", r"/instances/(?P<id>[^/]+)", "InstanceAction"),
     ("GET", r"/vnicAttachments", "ListVnicAttachments"),
     ("GET", r"/vnicAttachments/(?P<id>[^/]+)", "GetVnicAttachment"),
     ("GET", r"/vnics/(?P<id>[^/]+)", "GetVnic"),
@@ -357,6 +379,9 @@ class OciApiState:
         self.calls: Counter[str] = Counter()
         self.faults_fired: Counter[tuple[int, str]] = Counter()
         self.on_request: Callable[[str], None] | None = None
+        # Session tokens (`oci session authenticate`): the SDK's SecurityTokenSigner signs with
+        # keyId "ST$<token>" (oci/auth/signers/security_token_signer.py) and the session's key.
+        self.session_tokens: dict[str, rsa.RSAPublicKey] = {}
         self.auth_failures = 0
         self.retry_tokens: dict[str, tuple[str, int, bytes, str]] = {}
         self.default_public_ip = "203.0.113.10"
@@ -399,6 +424,13 @@ class OciApiState:
             res = self.resources[instance_id]
             now = self.clock()
             res.future(now, [(now, "TERMINATING"), (now + self.faults.terminate_s, "TERMINATED")])
+
+    def stop(self, instance_id: str) -> None:
+        """Stop an instance (as the console's Stop, or the OS shutting down): STOPPED."""
+        with self.lock:
+            res = self.resources[instance_id]
+            now = self.clock()
+            res.future(now, [(now, "STOPPING"), (now + self.faults.terminate_s, "STOPPED")])
 
     # --- internals ------------------------------------------------------------------------
     def new_ocid(self, kind: str) -> str:
@@ -536,7 +568,14 @@ class _Handler(BaseHTTPRequestHandler):
         needed = ["date", "(request-target)", "host"]
         if self.command in ("POST", "PUT", "PATCH"):
             needed += ["content-length", "content-type", "x-content-sha256"]
-        if params.get("keyId") != st.key_id or params.get("algorithm") != "rsa-sha256":
+        key_id = params.get("keyId") or ""
+        public_key = st.public_key
+        if key_id.startswith("ST$") and key_id[3:] in st.session_tokens:
+            public_key = st.session_tokens[key_id[3:]]
+        elif key_id != st.key_id:
+            st.auth_failures += 1
+            raise fail
+        if params.get("algorithm") != "rsa-sha256":
             st.auth_failures += 1
             raise fail
         if any(h not in signed for h in needed):
@@ -553,7 +592,7 @@ class _Handler(BaseHTTPRequestHandler):
                     raise fail
                 lines.append(f"{h}: {value}")
         try:
-            st.public_key.verify(
+            public_key.verify(
                 base64.b64decode(params.get("signature", "")),
                 "\n".join(lines).encode("ascii"),
                 padding.PKCS1v15(),
@@ -626,7 +665,7 @@ class _Api:
         if verb == "List":
             return self._list(kind)
         if verb == "Get":
-            return 200, self._wire(self._get(kind, ocid)), {}
+            return 200, self._wire(self._get_fresh(kind, ocid)), {}
         return self._delete_network(kind, ocid)
 
     # --- generic ---------------------------------------------------------------------------
@@ -638,6 +677,15 @@ class _Api:
     def _get(self, kind: str, ocid: str | None) -> Resource:
         res = self.st.resources.get(ocid or "")
         if res is None or res.kind != kind:
+            raise _not_found()
+        return res
+
+    def _get_fresh(self, kind: str, ocid: str | None) -> Resource:
+        """``_get`` for a Get operation: a resource created less than ``consistency_lag_s`` ago
+        is not visible yet (eventual consistency: 404 NotAuthorizedOrNotFound, which Oracle's
+        API error table marks as retryable)."""
+        res = self._get(kind, ocid)
+        if self.now < res.timeline[0][0] + self.st.faults.consistency_lag_s:
             raise _not_found()
         return res
 
@@ -811,6 +859,14 @@ class _Api:
                 for r in self.st.resources.values()
                 if r.kind == "vnic" and r.model.subnet_id == ocid and self._live(r)
             ]
+            if blockers:
+                # The real service's wording, as users of DeleteSubnet report it.
+                raise ApiError(
+                    409,
+                    "Conflict",
+                    f"The Subnet {ocid} references the VNIC {blockers[0].model.id}. You must "
+                    "remove the reference to proceed with this operation.",
+                )
         elif kind == "internet_gateway":
             blockers = [
                 r
@@ -885,6 +941,15 @@ class _Api:
     ) -> tuple[int, Any, dict[str, str]]:
         details = from_wire(self.body, "CreateComputeCapacityReportDetails")
         comp = self._compartment(details.compartment_id)
+        if comp != self.st.tenancy:
+            # CreateComputeCapacityReportDetails.compartment_id: "This should always be the root
+            # compartment" (oci/core/models/create_compute_capacity_report_details.py). The real
+            # error body for another compartment is not documented; this double answers 400.
+            raise ApiError(
+                400,
+                "InvalidParameter",
+                "compartmentId must be the root compartment (the tenancy OCID).",
+            )
         if details.availability_domain not in self.st.availability_domains:
             raise ApiError(400, "InvalidParameter", "Invalid availabilityDomain")
         out = []
@@ -938,9 +1003,11 @@ class _Api:
                 and state in ("TERMINATING", "TERMINATED")
                 and att.state(self.now) == "ATTACHED"
             ):
-                att.future(self.now, [(self.now, "DETACHING"), (self.now, "DETACHED")])
+                gone = next((t for t, s in res.timeline if s == "TERMINATED"), self.now)
+                released = max(self.now, gone + self.st.faults.vnic_release_s)
+                att.future(self.now, [(self.now, "DETACHING"), (released, "DETACHED")])
                 vnic = self.st.resources[att.model.vnic_id]
-                vnic.future(self.now, [(self.now, "TERMINATED")])
+                vnic.future(self.now, [(released, "TERMINATED")])
 
     def op_launch_instance(self, _ocid: str | None) -> tuple[int, Any, dict[str, str]]:
         d = from_wire(self.body, "LaunchInstanceDetails")
@@ -952,6 +1019,16 @@ class _Api:
         shape = next((s for s in SHAPES if s["shape"] == d.shape), None)
         if shape is None:
             raise ApiError(400, "InvalidParameter", f"Shape {d.shape} is not valid")
+        if d.preemptible_instance_config is not None and not d.shape.startswith("VM."):
+            # "Preemptible instances ... are supported on VM shapes only" (docs.oracle.com/iaas/
+            # Content/Compute/Concepts/preemptible.htm, Limitations). The exact error code and
+            # message of the real service are not documented; this double answers 400
+            # InvalidParameter naming the shape.
+            raise ApiError(
+                400,
+                "InvalidParameter",
+                f"Preemptible capacity is not supported for shape {d.shape}.",
+            )
         image_id = d.image_id or (d.source_details.image_id if d.source_details else None)
         image = self.st.resources.get(image_id or "")
         if image is None or image.kind != "image":
@@ -1010,6 +1087,19 @@ class _Api:
             if not d.create_vnic_details
             else d.create_vnic_details.assign_public_ip is not False
         )
+        explicit = d.create_vnic_details is not None and (
+            d.create_vnic_details.assign_public_ip is True
+        )
+        if explicit and subnet.model.prohibit_public_ip_on_vnic:
+            # CreateVnicDetails.assign_public_ip: "If set to true and `prohibitPublicIpOnVnic` =
+            # true, an error is returned." (oci/core/models/create_vnic_details.py). The status,
+            # code and message are not documented; this double answers 400 InvalidParameter.
+            raise ApiError(
+                400,
+                "InvalidParameter",
+                f"Subnet {subnet_id} prohibits public IP addresses on VNICs; "
+                "assignPublicIp cannot be true.",
+            )
         public_ip = None
         if assign and not subnet.model.prohibit_public_ip_on_vnic:
             public_ip = self.st.public_ips.get(job or "", self.st.default_public_ip)
@@ -1050,7 +1140,7 @@ class _Api:
         return 200, self._wire(res), {}
 
     def op_get_instance(self, ocid: str | None) -> tuple[int, Any, dict[str, str]]:
-        res = self._get("instance", ocid)
+        res = self._get_fresh("instance", ocid)
         self._sync_instance(res)
         return 200, self._wire(res), {}
 
@@ -1069,6 +1159,23 @@ class _Api:
             )
         self._sync_instance(res)
         return 204, None, {}
+
+    def op_instance_action(self, ocid: str | None) -> tuple[int, Any, dict[str, str]]:
+        """InstanceAction START / STOP (ComputeClient.instance_action; START of a RUNNING one
+        and STOP of a STOPPED one are no-ops, an instance being terminated is 409)."""
+        res = self._get("instance", ocid)
+        state = self._instance_state(res)
+        action = self.q.get("action")
+        if state in ("TERMINATING", "TERMINATED"):
+            raise ApiError(409, "IncorrectState", f"Instance {ocid} is {state}.")
+        t = self.st.faults.provision_s
+        if action == "START" and state in ("STOPPED", "STOPPING"):
+            res.future(self.now, [(self.now, "STARTING"), (self.now + t, "RUNNING")])
+        elif action in ("STOP", "SOFTSTOP") and state != "STOPPED":
+            res.future(self.now, [(self.now, "STOPPING"), (self.now + t, "STOPPED")])
+        elif action not in ("START", "STOP", "SOFTSTOP"):
+            raise ApiError(400, "InvalidParameter", f"Unsupported action {action}")
+        return 200, self._wire(res), {}
 
     def op_list_vnic_attachments(self, _ocid: str | None) -> tuple[int, Any, dict[str, str]]:
         comp = self._compartment(self.q.get("compartmentId"))

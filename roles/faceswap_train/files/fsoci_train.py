@@ -110,6 +110,18 @@ def _read_json(path: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
+def use_distributed(mode: object, gpu_count: int, exclude: list[int]) -> bool:
+    """Whether Faceswap trains with -d/--distributed (lib/cli/args_train.py at the pinned
+    commit: nvidia/rocm backends only): ``auto`` when more than one GPU is left after the
+    excluded ones, else as the spec says (true/false)."""
+    left = len(set(range(gpu_count)) - {int(i) for i in exclude})
+    if isinstance(mode, str) and mode.lower() in ("true", "false"):
+        mode = mode.lower() == "true"
+    if mode == "auto":
+        return left > 1
+    return bool(mode) and left > 0
+
+
 def build_command(job: Job) -> list[str]:
     cfg = job.cfg
     cmd = [
@@ -138,6 +150,11 @@ def build_command(job: Job) -> list[str]:
         cmd += ["-i", str(max(target - job.iterations(), 1))]
     if cfg.get("preview"):
         cmd.append("-w")
+    exclude = [int(i) for i in cfg.get("exclude_gpus") or []]
+    if exclude:
+        cmd += ["-X", *(str(i) for i in exclude)]
+    if use_distributed(cfg.get("distributed", "auto"), int(cfg.get("gpu_count") or 0), exclude):
+        cmd.append("-d")
     cmd += [str(a) for a in cfg.get("extra_args", [])]
     return cmd
 

@@ -188,6 +188,7 @@ def _clients() -> tuple[object, object, object]:
     vn = create_autospec(oci.core.VirtualNetworkClient, instance=True)
     identity = create_autospec(oci.identity.IdentityClient, instance=True)
     compute.list_instances.return_value = resp([])
+    vn.get_subnet.return_value = resp(M.Subnet(id="sn1", prohibit_public_ip_on_vnic=False))
     identity.list_availability_domains.return_value = resp(
         [
             oci.identity.models.AvailabilityDomain(name=AD1),
