@@ -66,20 +66,36 @@ ruff check .
 ruff format --check .
 echo "== mypy --strict"
 mypy
+lint_pid=""
 if [ "$quick" = true ]; then
   set -- -m "not testbed and not faceswap and not slow" "$@"
 else
-  echo "== ansible-lint (production profile)"
-  ansible-lint
+  # ansible-lint (minutes of CPU) runs beside pytest, whose first minutes mostly wait on
+  # downloads and installs; its report is printed after pytest's.
+  lint_log=$(mktemp)
+  ansible-lint >"$lint_log" 2>&1 &
+  lint_pid=$!
 fi
-echo "== pytest"
+echo "== pytest (two workers: the test-bed tests on one, the local Faceswap install's on the other)"
 set +e
-python -m pytest -ra -p no:cacheprovider --durations=25 "$@"
+python -m pytest -ra -p no:cacheprovider --durations=25 -n 2 --dist loadgroup "$@"
 status=$?
+lint_status=0
+if [ -n "$lint_pid" ]; then
+  wait "$lint_pid"
+  lint_status=$?
+  echo "== ansible-lint (production profile)"
+  cat "$lint_log"
+  rm -f "$lint_log"
+fi
 set -e
 echo "== $( [ "$quick" = true ] && echo quick lane || echo test suite ): $((SECONDS - started)) s in all"
 if [ "$status" -eq 5 ]; then
   echo "error: pytest collected no tests; that is a failure" >&2
   exit 1
+fi
+if [ "$lint_status" -ne 0 ]; then
+  echo "error: ansible-lint failed (exit $lint_status)" >&2
+  [ "$status" -ne 0 ] || status=$lint_status
 fi
 exit "$status"

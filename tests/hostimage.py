@@ -2,10 +2,13 @@
 that needs an installed host.
 
 The image is a test-bed layer (:meth:`tests.testbed.Testbed.capture`): a plain test-bed host
-gets the project's own `setup` phase through the Python API (``faceswap_oci.run(job,
-only="setup")``, an ``ssh`` target: host_prepare, nvidia_driver, the controller's source and
-wheel caches, the faceswap role with its smoke check), then it is powered off and its changes
-are kept. Hosts booted on the layer start with Faceswap installed at ``/opt/faceswap-oci`` for
+is first shaped like the default OCI image where Python is concerned (``/usr/bin/python3`` a
+real CPython 3.9 with Debian's python3.11 beside it, as on Oracle Linux 9:
+:func:`tests.testbed.variants.old_system_python`), then gets the project's own `setup` phase
+through the Python API (``faceswap_oci.run(job, only="setup")``, an ``ssh`` target:
+host_prepare, nvidia_driver, the controller's source and wheel caches, the faceswap role with
+its smoke check, no ``faceswap_python`` anywhere), then it is powered off and its changes are
+kept. Hosts booted on the layer start with Faceswap installed at ``/opt/faceswap-oci`` for
 the user ``faceswap`` (the ``ssh``/``oci`` layout of docs/contracts.md), so their own `setup`
 is the idempotent re-run (about 10 s instead of a few minutes).
 
@@ -50,6 +53,7 @@ RECIPE = (
     "roles/nvidia_driver",
     "roles/faceswap",
     "src/faceswap_oci/cache.py",
+    "tests/testbed/variants.py",
 )
 
 
@@ -152,9 +156,11 @@ def _build(session: Any, commit: str) -> dict[str, Any]:
     import faceswap_oci
     from faceswap_oci import events as ev
     from tests.pipeline.jobs import e2e_job_spec
+    from tests.testbed.variants import old_system_python
 
     host = session.up(1)[0]
     started = time.monotonic()
+    system_python = old_system_python(host, "3.9")
     with tempfile.TemporaryDirectory(prefix="fsoci-hostimage-") as tmp:
         folder = Path(tmp)
         job_file = folder / "job.yml"
@@ -170,6 +176,12 @@ def _build(session: Any, commit: str) -> dict[str, Any]:
             session.down([host])
             raise RuntimeError(f"building the installed-host image failed: {result.error}")
         smoke = host.ssh("cat /opt/faceswap-oci/.fsoci-smoke.json", check=True).stdout
+        on_host = host.ssh(
+            "readlink -f /opt/faceswap-oci/venv/bin/python; cd /opt/faceswap-oci/faceswap && "
+            "runuser -u faceswap -- env $(grep -v '^#' ../faceswap.env | xargs) "
+            "../venv/bin/python faceswap.py -h </dev/null | grep -m1 '^usage:'",
+            check=True,
+        ).stdout.splitlines()
         # The image carries the install, not the builder's job.
         host.ssh(f"rm -rf /opt/faceswap-oci/jobs/{JOB_NAME}", check=True)
         return {
@@ -180,6 +192,14 @@ def _build(session: Any, commit: str) -> dict[str, Any]:
             "phases_run": list(result.phases_run),
             "changed": result.changed,
             "smoke": json.loads(smoke),
+            "system_python": system_python,
+            "venv_python": on_host[0],
+            "faceswap_usage": on_host[1],
+            "reports": {
+                e.report: e.data
+                for e in seen
+                if isinstance(e, ev.Report) and e.report in ("faceswap_python", "faceswap_ready")
+            },
             "tasks_changed": [
                 e.task
                 for e in seen
