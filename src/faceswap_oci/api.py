@@ -257,8 +257,8 @@ def plan(
     cannot authenticate is an error, not a plan."""
     check_phases(job, from_phase=from_phase, only=only)
     warnings = preflight(job, inputs_must_exist=False)
-    check_oci_config(job)
     runner = Runner(job, state_root=state_root)
+    check_oci_config(job)
     todo = set(runner.plan_phases(from_phase, only))
     phases = []
     for name in PHASES:

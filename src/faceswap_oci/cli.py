@@ -419,7 +419,10 @@ def status(
             )
         for problem in damaged:
             err.print(
-                f"[bold red]error:[/] {escape(str(problem))}", highlight=False, soft_wrap=True
+                f"[bold red]error:[/] {escape(str(problem))}",
+                highlight=False,
+                markup=True,
+                soft_wrap=True,
             )
         if damaged:
             raise typer.Exit(StateError.exit_code)
@@ -489,7 +492,9 @@ def dashboard(
             on_ready=lambda url: print(
                 f"dashboard: {url} (state: {root}; Ctrl-C stops)", flush=True
             ),
-            on_warning=lambda text: err.print(f"[bold yellow]warning:[/] {text}", highlight=False),
+            on_warning=lambda text: err.print(
+                f"[bold yellow]warning:[/] {escape(text)}", highlight=False, markup=True
+            ),
         )
     )
 

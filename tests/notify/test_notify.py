@@ -8,8 +8,10 @@ notification, ``{"version", "title", "message", "type", "attachments": [{"filena
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import logging
+import shutil
 import socket
 import threading
 from collections.abc import Iterator
@@ -24,6 +26,7 @@ import faceswap_oci
 from faceswap_oci import events as ev
 from faceswap_oci.notify import Notifier
 from faceswap_oci.spec import CONSENT_TEXT
+from tests.media import write_pair
 
 PNG = base64.b64decode(
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
@@ -171,10 +174,8 @@ def test_an_unsendable_notification_is_logged_once_without_its_url(
 
 
 def local_spec(folder: Path, name: str, notify: list[str]) -> dict[str, Any]:
-    """A local-target job spec with (placeholder) input files written under ``folder``."""
-    (folder / "media").mkdir(exist_ok=True)
-    for side in ("a", "b"):
-        (folder / "media" / f"{side}.mp4").write_bytes(b"\0" * 64)
+    """A local-target job spec with tiny real input clips written under ``folder``."""
+    write_pair(folder / "media")
     return {
         "name": name,
         "consent": CONSENT_TEXT,
@@ -194,13 +195,28 @@ def local_job(tmp_path: Path, receiver: Receiver) -> Path:
 
 
 def test_real_runs_notify_and_an_unreachable_url_does_not_fail_the_job(
-    local_job: Path, receiver: Receiver, tmp_path: Path
+    local_job: Path, receiver: Receiver, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Teardown alone on a local target: a real (and quick) ansible-runner run that succeeds.
-    done = faceswap_oci.run(local_job, state_root=tmp_path / "state", only="teardown")
+    # A real (and quick) ansible-runner run that succeeds: fetch on a local target whose host
+    # folder holds a converted job (a video and its manifest naming the job's inputs).
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    out = tmp_path / "data" / "faceswap-oci" / "jobs" / "notify-demo" / "output"
+    out.mkdir(parents=True)
+    video = out / "notify-demo.mp4"
+    shutil.copy(tmp_path / "media" / "a.mp4", video)
+    sums = {
+        s: hashlib.sha256((tmp_path / "media" / f"{s}.mp4").read_bytes()).hexdigest() for s in "ab"
+    }
+    manifest = {
+        "output": {"file": video.name, "sha256": hashlib.sha256(video.read_bytes()).hexdigest()},
+        "inputs": {side: {"sha256": sha} for side, sha in sums.items()},
+    }
+    (out / "notify-demo.manifest.json").write_text(json.dumps(manifest))
+    done = faceswap_oci.run(local_job, state_root=tmp_path / "state", only="fetch")
     assert done.ok, done.error
     assert receiver.titles() == ["faceswap-oci notify-demo: finished"]
-    # Fetch before anything ran: the results role fails; the notification names the reason.
+    # The video gone from the host: the results role fails; the notification names the reason.
+    video.unlink()
     failed = faceswap_oci.run(local_job, state_root=tmp_path / "state", only="fetch")
     assert failed.status == "failed"
     assert receiver.titles()[1:] == ["faceswap-oci notify-demo: fetch failed"]

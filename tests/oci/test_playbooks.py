@@ -4,6 +4,7 @@ against the local OCI API (signatures checked), with faults injected."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import stat
 import threading
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.media import write_pair
 from tests.oci.playbook import fake_sshd, job_vars, run_playbook
 from tests.ociapi.fixtures import OciApi
 
@@ -370,9 +372,10 @@ def test_sweep_lists_every_job_and_removes_those_not_running(
     state_root = tmp_path / "jobs"
     (state_root / "two").mkdir(parents=True)
     (state_root / "two" / "spec.json").write_text("{}")
-    (state_root / "two" / "status.json").write_text(_json.dumps({"state": "running"}))
-    for side in ("a", "b"):
-        (tmp_path / f"{side}.mp4").write_bytes(b"x")
+    # Running from this machine: its process (this one) is alive.
+    status = {"state": "running", "pid": os.getpid()}
+    (state_root / "two" / "status.json").write_text(_json.dumps(status))
+    write_pair(tmp_path)
     section = job_vars(api, "sweeper", tmp_path)["fsoci"]["target"]["oci"]
     job_file = tmp_path / "sweep.yml"
     job_file.write_text(

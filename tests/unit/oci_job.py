@@ -8,15 +8,15 @@ from typing import Any
 import yaml
 
 from faceswap_oci import spec
+from tests.media import write_pair
 
 COMPARTMENT = "ocid1.compartment.oc1..aaaaaaaatestcompartment"
 
 
 def write_oci_job(tmp_path: Path, name: str, **oci: Any) -> Path:
-    """``tmp_path/job.yml`` for job ``name`` (with two one-byte inputs); ``oci`` adds to or
+    """``tmp_path/job.yml`` for job ``name`` (with two tiny real clips); ``oci`` adds to or
     overrides target.oci."""
-    (tmp_path / "a.mp4").write_bytes(b"a")
-    (tmp_path / "b.mp4").write_bytes(b"b")
+    write_pair(tmp_path)
     data = {
         "name": name,
         "consent": spec.CONSENT_TEXT,

@@ -11,6 +11,8 @@ import yaml
 import faceswap_oci
 from faceswap_oci.api import HOST_OS
 from faceswap_oci.spec import CONSENT_TEXT
+from tests.media import write_pair
+from tests.ociapi.fixtures import write_test_config
 
 ROLE_VARS = Path(__file__).resolve().parents[2] / "roles" / "host_prepare" / "vars"
 
@@ -23,8 +25,8 @@ def test_table_matches_host_prepare(os_name: str) -> None:
 
 
 def _job(tmp_path: Path, **oci: object) -> faceswap_oci.Job:
-    (tmp_path / "a.mp4").write_bytes(b"a")
-    (tmp_path / "b.mp4").write_bytes(b"b")
+    write_pair(tmp_path)
+    oci = {"config_file": str(write_test_config(tmp_path / "oci").config_file)} | oci
     spec = {
         "name": "planhost",
         "consent": CONSENT_TEXT,
@@ -80,8 +82,7 @@ def test_plan_names_image_and_python(
 
 
 def test_plan_of_a_local_job_names_no_image(tmp_path: Path) -> None:
-    (tmp_path / "a.mp4").write_bytes(b"a")
-    (tmp_path / "b.mp4").write_bytes(b"b")
+    write_pair(tmp_path)
     spec = {"name": "planlocal", "consent": CONSENT_TEXT, "target": {"kind": "local"},
             "inputs": {"a": "a.mp4", "b": "b.mp4"}}  # fmt: skip
     (tmp_path / "job.yml").write_text(yaml.safe_dump(spec))

@@ -183,10 +183,11 @@ def test_unreadable_input_is_refused(media: Path) -> None:
     # the file's mode to uid 0 as to anyone).
     code = (
         "import json, sys\n"
+        "from pathlib import Path\n"
         "from faceswap_oci import spec\n"
         "from faceswap_oci.errors import SpecError\n"
         "try:\n"
-        f"    job = spec.validate(json.loads(sys.argv[1]), base_dir={str(media)!r})\n"
+        f"    job = spec.validate(json.loads(sys.argv[1]), base_dir=Path({str(media)!r}))\n"
         "    spec.preflight(job)\n"
         "except SpecError as exc:\n"
         "    print(json.dumps(exc.problems))\n"
@@ -289,8 +290,7 @@ def test_init_writes_an_example_that_validates_once_inputs_exist(tmp_path: Path)
     assert result.exit_code == 0, result.output
     data = yaml.safe_load(target.read_text())
     (tmp_path / "media").mkdir()
-    for side in ("a", "b"):
-        (tmp_path / "media" / f"{side}.mp4").write_bytes(b"x")
+    write_pair(tmp_path / "media")
     job = spec.validate(data, base_dir=tmp_path)
     assert job.spec.target.kind == "oci"
     again = CliRunner().invoke(cli.app, ["init", str(target)])
