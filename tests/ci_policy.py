@@ -38,7 +38,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
-    # Here, not in makereport: with pytest-xdist this runs in the controller, which prints.
+    # Here, not in makereport: the report as the session sees it, where it prints (also under
+    # pytest-xdist, in the controller).
     if report.skipped and not hasattr(report, "wasxfail") and _on_ci():
         reason = str(report.longrepr[2]) if isinstance(report.longrepr, tuple) else ""
         _allowed_skips.append((report.nodeid, reason.removeprefix("Skipped: ")))

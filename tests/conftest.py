@@ -117,18 +117,8 @@ _MARKED_BY_FIXTURE = {
 }
 
 
-# With pytest-xdist (`--dist loadgroup`, scripts/test.sh), the tests that boot hosts run on one
-# worker and those on the local Faceswap install on another, each making its shared install once;
-# the rest go wherever there is room.
-_XDIST_GROUPS = {"testbed": "hosts", "local_faceswap": "local"}
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        names = set(getattr(item, "fixturenames", ()))
-        for fixture, marker in _MARKED_BY_FIXTURE.items():
-            if fixture in names:
-                item.add_marker(marker)
-        group = next((g for f, g in _XDIST_GROUPS.items() if f in names), None)
-        if group is not None:
-            item.add_marker(pytest.mark.xdist_group(group))
+def pytest_itemcollected(item: pytest.Item) -> None:
+    names = set(getattr(item, "fixturenames", ()))
+    for fixture, marker in _MARKED_BY_FIXTURE.items():
+        if fixture in names:
+            item.add_marker(marker)
