@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from tensorboard.backend.event_processing.event_file_loader import LegacyEventFileLoader
@@ -67,6 +68,16 @@ def wait_for(check: Callable[[], Any], what: str, timeout: float = 30) -> Any:
     raise AssertionError(f"timed out waiting for {what}")
 
 
+def _row(browser: webdriver.Chrome, name: str) -> tuple[str, str] | None:
+    """The job's row in the list as (link text, row text); the list is redrawn as events
+    arrive, so an element found a moment ago may be gone: read it again then."""
+    try:
+        rows = browser.find_elements(By.CSS_SELECTOR, f'#jobs tr[data-job="{name}"]')
+        return (rows[0].find_element(By.TAG_NAME, "a").text, rows[0].text) if rows else None
+    except StaleElementReferenceException:
+        return None
+
+
 def png_size(data: bytes) -> tuple[int, int]:
     assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
     width, height = struct.unpack(">II", data[16:24])
@@ -100,11 +111,9 @@ def test_dashboard_shows_the_demo_job(
 
     # the job list shows the job
     browser.get(dashboard.url)
-    row = wait_for(
-        lambda: browser.find_elements(By.CSS_SELECTOR, f'#jobs tr[data-job="{name}"]'), "the row"
-    )[0]
-    assert row.find_element(By.TAG_NAME, "a").text == name
-    assert "finished" in row.text
+    link, text = wait_for(lambda: _row(browser, name), "the row")
+    assert link == name
+    assert "finished" in text
 
     # the job page: the preview is a PNG of the size of the pulled-back preview
     browser.get(f"{dashboard.url}job/{name}")
