@@ -4,13 +4,6 @@
 
 from __future__ import annotations
 
-import json
-import os
-from collections.abc import Callable, Sequence
-from typing import Any
-
-from ansible.module_utils.basic import AnsibleModule
-
 DOCUMENTATION = r"""
 ---
 module: python_info
@@ -27,7 +20,7 @@ description:
     RV(interpreters) says what each candidate lacks, so the caller can fail with its own
     message.
 author:
-  - faceswap-oci developers
+  - faceswap-oci developers (@faceswap-oci)
 options:
   names:
     description: Interpreter names looked up on C(PATH), newest first.
@@ -54,10 +47,13 @@ options:
 attributes:
   check_mode:
     support: full
+    description: Only reads.
   diff_mode:
     support: none
+    description: Changes nothing.
   idempotent:
     support: full
+    description: Only reads.
 """
 
 EXAMPLES = r"""
@@ -91,6 +87,13 @@ interpreters:
   sample:
     - {path: /usr/bin/python3.11, version: "3.11", missing: [], problem: null}
 """
+
+import json  # noqa: E402
+import os  # noqa: E402
+from collections.abc import Callable, Sequence  # noqa: E402
+from typing import Any  # noqa: E402
+
+from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 
 # Run by each candidate: its version and the modules it cannot find. Python 3.6+ syntax, so
 # that an old interpreter still answers and the caller can say why it does not qualify.
