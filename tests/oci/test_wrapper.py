@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.media import write_pair
 from tests.oci.playbook import run_playbook
 from tests.ociapi.fixtures import OciApi
 
@@ -26,10 +27,7 @@ CONSENT = (
 
 
 def write_job(api: OciApi, tmp_path: Path, user: str) -> Path:
-    media = tmp_path / "media"
-    media.mkdir()
-    for name in ("a.mp4", "b.mp4"):
-        (media / name).write_bytes(b"\0")
+    write_pair(tmp_path / "media")
     job = {
         "name": "wrap",
         "consent": CONSENT,
