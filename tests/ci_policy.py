@@ -18,6 +18,11 @@ SKIP_ALLOWED: dict[str, str] = {
 _allowed_skips: list[tuple[str, str]] = []
 
 
+def _skip_reason(report: pytest.TestReport) -> str:
+    reason = str(report.longrepr[2]) if isinstance(report.longrepr, tuple) else ""
+    return reason.removeprefix("Skipped: ")
+
+
 def _on_ci() -> bool:
     return os.environ.get("CI", "") not in ("", "0", "false", "no")
 
@@ -26,8 +31,7 @@ def _on_ci() -> bool:
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
     report = yield
     if report.skipped and not hasattr(report, "wasxfail") and _on_ci():
-        reason = str(report.longrepr[2]) if isinstance(report.longrepr, tuple) else ""
-        reason = reason.removeprefix("Skipped: ")
+        reason = _skip_reason(report)
         if not any(reason.startswith(allowed) for allowed in SKIP_ALLOWED):
             report.outcome = "failed"
             report.longrepr = (
@@ -41,8 +45,7 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     # Here, not in makereport: the report as the session sees it, where it prints (also under
     # pytest-xdist, in the controller).
     if report.skipped and not hasattr(report, "wasxfail") and _on_ci():
-        reason = str(report.longrepr[2]) if isinstance(report.longrepr, tuple) else ""
-        _allowed_skips.append((report.nodeid, reason.removeprefix("Skipped: ")))
+        _allowed_skips.append((report.nodeid, _skip_reason(report)))
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
