@@ -79,23 +79,43 @@ fi
 pytest_args=(-ra -p no:cacheprovider --durations=25)
 set +e
 if [ "$quick" = false ] && [ "$#" -eq 0 ]; then
-  # Two pytest sessions side by side on the two cores: the test-bed tests (booted hosts, the
-  # installed-host image, Molecule, the e2e job) and the rest (unit, OCI double, the local
-  # Faceswap install and the pipeline on it); each makes its own shared installs once. Their
-  # reports follow one another.
-  hosts_log=$(mktemp)
-  python -m pytest "${pytest_args[@]}" -m testbed >"$hosts_log" 2>&1 &
-  hosts_pid=$!
-  echo "== pytest (not testbed)"
-  python -m pytest "${pytest_args[@]}" -m "not testbed"
-  rest_status=$?
-  wait "$hosts_pid"
-  hosts_status=$?
-  echo "== pytest (testbed)"
-  cat "$hosts_log"
-  rm -f "$hosts_log"
+  # Three pytest sessions side by side: much of the test-bed tests' time is spent waiting
+  # (SSH round trips, Ansible's start-up, downloads), so three fill two cores better than two.
+  #   - the e2e job and what reuses it (the installed-host image, then one whole job and its
+  #     changed-input re-runs, and the dashboard serving it): the longest chain;
+  #   - the other test-bed tests (booted hosts, Molecule, the ssh target): those on the image
+  #     run last (tests/conftest.py), once the first session has built it;
+  #   - everything else (unit, OCI double, the local Faceswap install and the pipeline on it).
+  # Each makes its own shared installs once, the image is built once between them (a file
+  # lock); their reports follow one another.
+  names=()
+  pids=()
+  logs=()
+  lane() {
+    local log
+    log=$(mktemp)
+    names+=("$1")
+    logs+=("$log")
+    shift
+    (
+      lane_started=$SECONDS
+      python -m pytest "${pytest_args[@]}" "$@"
+      rc=$?
+      echo "(this session: $((SECONDS - lane_started)) s)"
+      exit "$rc"
+    ) >"$log" 2>&1 &
+    pids+=($!)
+  }
+  lane "e2e job" -m testbed tests/dashboard tests/e2e
+  lane "test-bed" -m testbed --ignore=tests/dashboard --ignore=tests/e2e
+  lane "not testbed" -m "not testbed"
   status=0
-  for s in "$rest_status" "$hosts_status"; do
+  for i in "${!names[@]}"; do
+    wait "${pids[$i]}"
+    s=$?
+    echo "== pytest (${names[$i]})"
+    cat "${logs[$i]}"
+    rm -f "${logs[$i]}"
     if [ "$s" -eq 5 ]; then
       echo "error: a pytest session collected no tests; that is a failure" >&2
       s=1

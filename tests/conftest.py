@@ -122,3 +122,20 @@ def pytest_itemcollected(item: pytest.Item) -> None:
     for fixture, marker in _MARKED_BY_FIXTURE.items():
         if fixture in names:
             item.add_marker(marker)
+
+
+def _needs_the_image(item: pytest.Item) -> bool:
+    return "faceswap_image" in getattr(item, "fixturenames", ()) or bool(
+        item.get_closest_marker("installed_image")
+    )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests on the installed-host image run after those that need no image, each group in its
+    own order: a session that does not build the image itself (another one holds the build
+    lock) first runs what needs no image instead of waiting (scripts/test.sh runs several)."""
+    for item in items:
+        if _needs_the_image(item):
+            item.add_marker("installed_image")
+    items.sort(key=_needs_the_image)
+

@@ -27,9 +27,22 @@ SCENARIOS = sorted(
 )
 
 
+def _on_the_image(scenario: str) -> bool:
+    config = yaml.safe_load((ROOT / "molecule" / scenario / "molecule.yml").read_text())
+    return any(p.get("image") == "faceswap-installed" for p in config.get("platforms", []))
+
+
 @pytest.mark.testbed
 @pytest.mark.slow
-@pytest.mark.parametrize("scenario", SCENARIOS)
+@pytest.mark.parametrize(
+    "scenario",
+    [
+        pytest.param(s, marks=[pytest.mark.installed_image, pytest.mark.faceswap])
+        if _on_the_image(s)
+        else s
+        for s in SCENARIOS
+    ],
+)
 def test_molecule_scenario(scenario: str, testbed: object, request: pytest.FixtureRequest) -> None:
     del testbed  # the fixture checks (once) that hosts can run here
     bindir = str(Path(sys.executable).parent)
@@ -37,8 +50,7 @@ def test_molecule_scenario(scenario: str, testbed: object, request: pytest.Fixtu
         unavailable(f"molecule is not installed next to {sys.executable}")
     env = dict(os.environ, PATH=os.pathsep.join([bindir, os.environ.get("PATH", "")]))
     env.pop("ANSIBLE_CONFIG", None)
-    config = yaml.safe_load((ROOT / "molecule" / scenario / "molecule.yml").read_text())
-    if any(p.get("image") == "faceswap-installed" for p in config.get("platforms", [])):
+    if _on_the_image(scenario):
         env["FSOCI_TESTBED_LAYER"] = request.getfixturevalue("faceswap_image").layer
     proc = subprocess.run(
         [f"{bindir}/molecule", "test", "-s", scenario],

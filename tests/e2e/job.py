@@ -20,7 +20,7 @@ from faceswap_oci import events as ev
 from tests.pipeline.jobs import e2e_job_spec
 
 NAME = "e2e-cpu"
-ITERATIONS = 20
+ITERATIONS = 10
 CANARY = "FSOCI_E2E_CANARY"
 NASTY = f'it\'s "odd" $(touch {CANARY}) `touch {CANARY}`\nline2'
 """In the state folder's and both inputs' names: run as shell, it would create CANARY."""

@@ -52,10 +52,20 @@ def test_local_install_then_unchanged_rerun(local_faceswap: LocalInstall, tmp_pa
 
 
 def test_clone_mode_from_a_git_url(local_faceswap: LocalInstall, tmp_path: Path) -> None:
-    """`clone` mode: the host clones the URL (here the controller's mirror, as a file URL)."""
+    """`clone` mode: the host clones the URL (here the controller's mirror, as a file URL).
+
+    Only the way the source arrives differs from the shared install, so the new root starts
+    with that install's venv (hard links, requirements marker included): the role must then
+    clone, keep the venv and change nothing on a re-run, without a second pip install of the
+    same wheels (local_faceswap tests that path).
+    """
     commit, wheels = local_faceswap.commit, local_faceswap.wheels
     root = local_faceswap.root.with_name(local_faceswap.root.name + "-clone")
     try:
+        root.mkdir()
+        subprocess.run(
+            ["cp", "-al", str(local_faceswap.root / "venv"), str(root / "venv")], check=True
+        )
         more = {
             "faceswap_source_mode": "clone",
             "faceswap_git_url": cache.source_dir().as_uri(),

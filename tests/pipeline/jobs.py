@@ -45,7 +45,7 @@ def e2e_job_spec(name: str, target: dict[str, Any], iterations: int) -> dict[str
         "extract": {"detector": "file", "aligner": "file", "size": 256},
         "train": {
             "batch_size": 4,
-            "save_every": 10,
+            "save_every": max(1, iterations // 2),  # two saves in the run
             "stop": {"iterations": iterations, "hours": 0.5},
             "config": {
                 "global.optimizer": {"save_optimizer": "never"},
