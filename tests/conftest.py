@@ -138,4 +138,3 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         if _needs_the_image(item):
             item.add_marker("installed_image")
     items.sort(key=_needs_the_image)
-
