@@ -68,7 +68,9 @@ echo "== mypy --strict"
 mypy
 lint_pid=""
 if [ "$quick" = true ]; then
-  set -- -m "not testbed and not faceswap and not slow" "$@"
+  # Two workers: these tests mostly wait on Ansible and the local OCI API, so two halve the
+  # time on two cores (a module-wide fixture is then made once per worker).
+  set -- -m "not testbed and not faceswap and not slow" -n 2 "$@"
 else
   # ansible-lint (minutes of CPU) runs beside pytest, whose first minutes mostly wait on
   # downloads and installs; its report is printed after pytest's.

@@ -1,4 +1,4 @@
-"""Verify the convert scenario: the swapped video keeps A's frames and audio, is tagged, and
+"""Verify the convert phase: the swapped video keeps A's frames and audio, is tagged, and
 its manifest matches it."""
 
 from __future__ import annotations

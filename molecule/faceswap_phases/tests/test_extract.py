@@ -1,4 +1,4 @@
-"""Verify the extract scenario: every demo frame gave a face, as the faceswap user, with logs."""
+"""Verify the extract phase: every demo frame gave a face, as the faceswap user, with logs."""
 
 from __future__ import annotations
 

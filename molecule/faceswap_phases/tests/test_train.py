@@ -1,4 +1,4 @@
-"""Verify the train scenario: a systemd unit stopped by its criterion, the model saved."""
+"""Verify the train phase: a systemd unit stopped by its criterion, the model saved."""
 
 from __future__ import annotations
 
