@@ -57,8 +57,8 @@ def write_job(cfg: OciTestConfig, endpoint: str, tmp_path: Path, name: str) -> P
 def start_cli(args: list[str], state: Path, **env: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         # --yes: `run` on OCI asks before it spends, and refuses without a terminal
-        [str(CLI), *args, *(["--yes"] if args[0] == "run" else []), "--state-dir", str(state)]
-        + ["--json"],
+        [str(CLI), *args, *(["--yes"] if args[0] == "run" else []), "--state-dir", str(state),
+         "--json"],  # fmt: skip
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
