@@ -427,7 +427,8 @@ def _stop(runner: Runner, on_event: EventCallback | None, command: str) -> JobRe
     job = runner.job
     with runner.state.lock(command) as note:
         _lock_note(note, on_event)
-        before = runner.state.status().get("state")
+        previous = runner.state.status()
+        before = previous.get("state")
         status, error, changed = "successful", None, 0
         try:
             changed = runner.run_phase("stop", stamp=False, cancellable=False)
@@ -435,7 +436,9 @@ def _stop(runner: Runner, on_event: EventCallback | None, command: str) -> JobRe
             status, error = "failed", str(exc)
         if status != "successful":
             runner.state.set_status("failed", "stop", error=error)
-        elif before != "finished":  # a finished job stays finished: nothing was stopped
+        elif before == "finished":  # a finished job stays finished: nothing was stopped
+            runner.state.set_status("finished", previous.get("phase"), error=None)
+        else:
             runner.state.set_status("stopped", "stop", error=None)
     return JobResult(
         name=job.name,

@@ -505,7 +505,7 @@ def _confirm(result: api.Plan, yes: bool, as_json: bool) -> None:
         )
         raise typer.Exit(BadArgument.exit_code)
     if not typer.confirm(f"{why}. Proceed?", default=False, err=True):
-        err.print("nothing ran (declined)")
+        err.print("nothing ran (declined)", highlight=False)
         raise typer.Exit(1)
 
 
@@ -640,7 +640,12 @@ def check(
         raise typer.Exit(2)
 
 
-@app.command()
+@app.command(
+    help=(
+        "List every faceswap-oci resource in the job's OCI compartment and region, by job; with "
+        "--yes remove those of jobs not running from this machine."
+    ),
+)
 def sweep(
     job_file: JobFile,
     yes: Annotated[
@@ -649,8 +654,6 @@ def sweep(
     state_dir: StateRoot = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
-    """List every faceswap-oci resource in the job's OCI compartment and region, by job; with
-    --yes remove those of jobs not running from this machine."""
     job = _guard(lambda: load_job(job_file))
     result = _guard(lambda: api.sweep(job, remove=yes, state_root=state_dir))
     if as_json:
