@@ -21,6 +21,7 @@ from typing import Any
 import yaml
 
 from faceswap_oci.errors import StateError
+from faceswap_oci.ospackages import can_install, install_command, missing_packages
 from faceswap_oci.spec import Job, oci_settings
 from faceswap_oci.state import default_cache_dir, default_data_dir, default_state_root
 
@@ -44,107 +45,6 @@ class CheckItem:
     def line(self) -> str:
         text = f"{self.level:<4}  {self.name:<22} {self.detail}"
         return f"{text}; fix: {self.fix}" if self.fix else text
-
-
-# --- OS packages of the local target ---------------------------------------------------------
-
-
-def _os_release() -> dict[str, str]:
-    try:
-        text = Path("/etc/os-release").read_text()
-    except OSError:
-        return {}
-    found = {}
-    for line in text.splitlines():
-        key, _, value = line.partition("=")
-        found[key.strip()] = value.strip().strip('"')
-    return found
-
-
-def local_package_list() -> list[str] | None:
-    """The packages host_prepare installs on this machine's OS (its own vars file, so the
-    list has one home), less ``acl`` (only for become, which `local` does not use); None when
-    this is no Debian or Ubuntu (the role's own command check then applies)."""
-    from faceswap_oci.runner import content_root
-
-    release = _os_release()
-    distro, version = release.get("ID", ""), release.get("VERSION_ID", "").split(".")[0]
-    names = {"debian": ["Debian.yml"], "ubuntu": [f"Ubuntu-{version}.yml"]}.get(distro)
-    if not names or shutil.which("dpkg-query") is None:
-        return None
-    for name in names:
-        path = content_root() / "roles" / "host_prepare" / "vars" / name
-        if path.is_file():
-            data = yaml.safe_load(path.read_text()) or {}
-            return [p for p in data.get("_host_prepare_packages", []) if p != "acl"]
-    return None
-
-
-def missing_packages(packages: list[str]) -> list[str]:
-    """Those of ``packages`` dpkg does not have installed."""
-    missing = []
-    for package in packages:
-        done = subprocess.run(
-            ["dpkg-query", "-W", "-f=${db:Status-Status}", package],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if done.returncode != 0 or done.stdout.strip() != "installed":
-            missing.append(package)
-    return missing
-
-
-def install_command(packages: list[str]) -> list[str]:
-    return ["apt-get", "install", "-y", "--no-install-recommends", *packages]
-
-
-def can_install() -> str | None:
-    """How this process may install packages: "root", "sudo" (``sudo -n`` works), or None."""
-    if os.geteuid() == 0:
-        return "root"
-    sudo = shutil.which("sudo")
-    if sudo is None:
-        return None
-    done = subprocess.run(
-        [sudo, "-n", "true"], capture_output=True, timeout=10, check=False, stdin=subprocess.DEVNULL
-    )
-    return "sudo" if done.returncode == 0 else None
-
-
-def ensure_local_packages(note: Any = None) -> list[str]:
-    """Before a `local` run: install the OS packages it needs when root or ``sudo -n`` may,
-    else raise :class:`StateError` (exit 3) listing every missing one and the one command that
-    installs them all. Returns what was installed. Takes a second, before anything slow."""
-    wanted = local_package_list()
-    if not wanted:
-        return []
-    missing = missing_packages(wanted)
-    if not missing:
-        return []
-    command = install_command(missing)
-    how = can_install()
-    if how is None:
-        raise StateError(
-            f"the local target needs the OS package(s) {', '.join(missing)}, which are not "
-            f"installed, and this user can neither install them (not root) nor use `sudo -n`; "
-            f"install them all with: sudo {' '.join(command)}"
-        )
-    prefix = [] if how == "root" else ["sudo", "-n"]
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    if note is not None:
-        note(f"installing the OS package(s) {', '.join(missing)} ({how})")
-    for step in (["apt-get", "update", "-q"], command):
-        done = subprocess.run(
-            [*prefix, *step], capture_output=True, text=True, env=env, check=False, timeout=900
-        )
-        if done.returncode != 0 and step is command:
-            tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
-            raise StateError(
-                f"installing {', '.join(missing)} failed ({tail}); install them with: "
-                f"sudo {' '.join(command)}"
-            )
-    return missing
 
 
 # --- the items -------------------------------------------------------------------------------
@@ -186,6 +86,36 @@ def _bundled_ffmpeg(tool: str) -> str | None:
     from faceswap_oci.demo import _bundled_ffmpeg as bundled
 
     return bundled()
+
+
+def local_package_list() -> list[str] | None:
+    """The packages host_prepare installs on this machine's OS (its own vars file, so the
+    list has one home), less ``acl`` (only for become, which `local` does not use); None when
+    this is no Debian or Ubuntu (the role's own command check then applies)."""
+    from faceswap_oci.ospackages import vars_file_names
+    from faceswap_oci.runner import content_root
+
+    for name in vars_file_names():
+        path = content_root() / "roles" / "host_prepare" / "vars" / name
+        if path.is_file():
+            data = yaml.safe_load(path.read_text()) or {}
+            return [p for p in data.get("_host_prepare_packages", []) if p != "acl"]
+    return None
+
+
+def ensure_local_packages(note: Any = None) -> list[str]:
+    """Before a `local` run: install the OS packages it needs when root or ``sudo -n`` may,
+    else raise :class:`StateError` (exit 3) listing every missing one and the one command that
+    installs them all. Returns what was installed. Takes a second, before anything slow."""
+    from faceswap_oci import ospackages
+
+    wanted = local_package_list()
+    if not wanted:
+        return []
+    try:
+        return ospackages.ensure(wanted, note)
+    except ospackages.PackagesMissing as exc:
+        raise StateError(str(exc)) from None
 
 
 def _packages() -> list[CheckItem]:
