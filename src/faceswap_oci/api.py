@@ -645,18 +645,33 @@ def train_log(
         if become:
             command = ["sudo", "-n", *command]
         argv = [*ssh, shlex.join(command)]
-    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL)
+    import select
+
+    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE)
+    assert proc.stdout is not None
+    ending: float | None = None
     try:
-        while proc.poll() is None:
-            if follow and state.status().get("state") != "running":
-                time.sleep(1.0)  # the last lines the host wrote
+        while True:
+            ready, _, _ = select.select([proc.stdout], [], [], 0.5)
+            if ready:
+                chunk = proc.stdout.read1(65536)  # type: ignore[attr-defined]
+                if not chunk:
+                    break
+                sys.stdout.write(chunk.decode("utf-8", errors="replace"))
+                sys.stdout.flush()
+                continue
+            if proc.poll() is not None:
+                break
+            if follow and ending is None and state.status().get("state") != "running":
+                ending = time.monotonic() + 1.0  # the last lines the host wrote
+            if ending is not None and time.monotonic() > ending:
                 proc.terminate()
                 proc.wait(timeout=10)
                 return 0
-            time.sleep(0.5)
     finally:
         if proc.poll() is None:
             proc.kill()
+        proc.wait()
     return 3 if proc.returncode else 0
 
 

@@ -710,3 +710,41 @@ def test_an_unknown_phase_is_a_usage_error_exit_2(tmp_path: Path) -> None:
 def test_the_api_exports() -> None:
     for name in ("status", "jobs", "events", "sweep", "check", "stop", "plan", "down"):
         assert name in faceswap_oci.__all__ and callable(getattr(faceswap_oci, name))
+
+
+def test_logs_train_prints_faceswaps_own_log_from_the_host(tmp_path: Path, xdg: Path) -> None:
+    """The local target's host is this machine: the log is the supervisor's `-F` file in the
+    job's folder under the data dir (what `tail` on an ssh host reads the same way)."""
+    write_pair(tmp_path / "media")
+    job = local_job(tmp_path)
+    made_state(tmp_path / "state", "here", job, "finished", os.getpid(), [])
+    base = ["logs", "here", "--train", "--state-dir", str(tmp_path / "state")]
+    missing = invoke(base)
+    assert missing.exit_code == 3
+    assert "job 'here' has no training log yet" in " ".join(missing.output.split())
+    log = xdg / "data" / "faceswap-oci" / "jobs" / "here" / "logs" / "train.log"
+    log.parent.mkdir(parents=True)
+    log.write_text("".join(f"12/01/2026 10:00:{i:02d} INFO     line {i}\n" for i in range(5)))
+    tail = invoke([*base, "--tail", "2"])
+    assert tail.exit_code == 0, tail.output
+    assert tail.stdout.splitlines() == [
+        "12/01/2026 10:00:03 INFO     line 3",
+        "12/01/2026 10:00:04 INFO     line 4",
+    ]
+    started = time.monotonic()
+    followed = invoke([*base, "-f", "--tail", "1"])  # the job is not running: it ends
+    assert followed.exit_code == 0 and followed.stdout.endswith("line 4\n")
+    assert time.monotonic() - started < 10
+
+
+def test_status_refresh_asks_oci_about_the_instance(tmp_path: Path, double: Double) -> None:
+    job = oci_job(tmp_path, double)
+    folder = made_state(tmp_path / "state", "paid", job, "finished", os.getpid(), [])
+    gone = "ocid1.instance.oc1.eu-frankfurt-1.aaaaaaaanotthereanymore"
+    (folder / "target.json").write_text(json.dumps({"host": "203.0.113.9", "instance_id": gone}))
+    calls = double.state.calls["GetInstance"]
+    result = invoke(["status", "--refresh", "--json", "--state-dir", str(tmp_path / "state")])
+    assert result.exit_code == 0, result.output
+    row = json.loads(result.stdout)
+    assert row["instance"] == "gone (not found)"
+    assert double.state.calls["GetInstance"] == calls + 1
