@@ -12,7 +12,6 @@ The Python API::
 """
 
 import types
-from pathlib import Path
 from typing import Any
 
 from faceswap_oci import api as _api
@@ -53,16 +52,8 @@ class _EventsModule(types.ModuleType):
     import events as ev; ev.Progress``) and is also the API call that reads a job's event
     log: ``faceswap_oci.events("demo", tail=20)`` is :func:`faceswap_oci.api.events`."""
 
-    def __call__(
-        self,
-        name: str,
-        state_root: Path | None = None,
-        *,
-        tail: int | None = None,
-        phase: str | None = None,
-        run_id: str | None = None,
-    ) -> list[dict[str, Any]]:
-        return _api.events(name, state_root, tail=tail, phase=phase, run_id=run_id)
+    def __call__(self, *args: Any, **kwargs: Any) -> list[dict[str, Any]]:
+        return _api.events(*args, **kwargs)
 
 
 events.__class__ = _EventsModule

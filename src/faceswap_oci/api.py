@@ -655,12 +655,15 @@ def train_log(
             ready, _, _ = select.select([proc.stdout], [], [], 0.5)
             if ready:
                 chunk = proc.stdout.read1(65536)  # type: ignore[attr-defined]
-                if not chunk:
+                if not chunk:  # end of its output: it is ending
+                    proc.wait(timeout=30)
                     break
                 sys.stdout.write(chunk.decode("utf-8", errors="replace"))
                 sys.stdout.flush()
                 continue
-            if proc.poll() is not None:
+            if proc.poll() is not None:  # ended: what it wrote after the last select
+                sys.stdout.write(proc.stdout.read().decode("utf-8", errors="replace"))
+                sys.stdout.flush()
                 break
             if follow and ending is None and state.status().get("state") != "running":
                 ending = time.monotonic() + 1.0  # the last lines the host wrote
@@ -686,21 +689,7 @@ def instance_state(name: str, state_root: Path | None = None) -> str | None:
     instance = (state.target() or {}).get("instance_id")
     if not instance:
         return None
-    from faceswap_oci.runner import collections_path
+    from faceswap_oci.check import preflight_module
 
-    if str(collections_path()) not in sys.path:
-        sys.path.append(str(collections_path()))
-    from ansible_collections.faceswap_oci.core.plugins.module_utils import (  # type: ignore[import-not-found]
-        oci_preflight,
-    )
-
-    settings = oci_settings(oci)
-    params = {
-        "config_file": settings["config_file"],
-        "profile": settings["profile"],
-        "auth_type": settings["auth"],
-        "region": oci.region,
-        "compartment_id": oci.compartment,
-        "service_endpoint": oci.service_endpoint,
-    }
+    oci_preflight, params = preflight_module(oci)
     return str(oci_preflight.instance_state(params, str(instance)))

@@ -22,7 +22,7 @@ import yaml
 
 from faceswap_oci.errors import StateError
 from faceswap_oci.ospackages import can_install, install_command, missing_packages
-from faceswap_oci.spec import Job, oci_settings
+from faceswap_oci.spec import Job, OciTarget, oci_settings
 from faceswap_oci.state import default_cache_dir, default_data_dir, default_state_root
 
 LEVELS = ("ok", "warn", "fail")
@@ -225,13 +225,11 @@ def _disk(job: Job | None, state_root: Path) -> list[CheckItem]:
     return items
 
 
-def _oci(job: Job) -> list[CheckItem]:
-    oci = job.spec.target.oci
-    if job.spec.target.kind != "oci" or oci is None:
-        return []
+def preflight_module(oci: OciTarget) -> tuple[Any, dict[str, Any]]:
+    """``plugins/module_utils/oci_preflight.py`` (OCI calls live in module_utils; imported
+    from the collection path) and the module options for the job's OCI target."""
     from faceswap_oci.runner import collections_path
 
-    settings = oci_settings(oci)
     path = str(collections_path())
     if path not in sys.path:
         sys.path.append(path)
@@ -239,6 +237,7 @@ def _oci(job: Job) -> list[CheckItem]:
         oci_preflight,
     )
 
+    settings = oci_settings(oci)
     params = {
         "config_file": settings["config_file"],
         "profile": settings["profile"],
@@ -247,6 +246,14 @@ def _oci(job: Job) -> list[CheckItem]:
         "compartment_id": oci.compartment,
         "service_endpoint": oci.service_endpoint,
     }
+    return oci_preflight, params
+
+
+def _oci(job: Job) -> list[CheckItem]:
+    oci = job.spec.target.oci
+    if job.spec.target.kind != "oci" or oci is None:
+        return []
+    oci_preflight, params = preflight_module(oci)
     return [
         CheckItem(i.name, i.level, i.detail, i.fix)
         for i in oci_preflight.check_account(params, list(oci.shapes))

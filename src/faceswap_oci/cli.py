@@ -563,23 +563,25 @@ def down(
     state_dir: StateRoot = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON event per line.")] = False,
 ) -> None:
+    _stop_or_down(api.down, job, state_dir, as_json)
+
+
+def _stop_or_down(
+    call: Callable[..., JobResult], job: str, state_dir: Path | None, as_json: bool
+) -> None:
     loaded = _guard(lambda: api._as_job(job, state_dir))
     with _Display(as_json, loaded) as display:
-        result = _guard(lambda: api.down(loaded, on_event=display, state_root=state_dir))
+        result = _guard(lambda: call(loaded, on_event=display, state_root=state_dir))
     if loaded.spec.target.kind != "oci" and not as_json and result.ok:
-        _stopped_text(result)
+        out.print(
+            "training saved and stopped; `faceswap-oci run` resumes it"
+            if result.changed
+            else "no training of this job was running; nothing to stop"
+        )
     else:
         _summarise(result, as_json)
     if not result.ok or result.resources_left:
         raise typer.Exit(_exit_code(result))
-
-
-def _stopped_text(result: JobResult) -> None:
-    out.print(
-        "training saved and stopped; `faceswap-oci run` resumes it"
-        if result.changed
-        else "no training of this job was running; nothing to stop"
-    )
 
 
 @app.command(
@@ -593,15 +595,7 @@ def stop(
     state_dir: StateRoot = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON event per line.")] = False,
 ) -> None:
-    loaded = _guard(lambda: api._as_job(job, state_dir))
-    with _Display(as_json, loaded) as display:
-        result = _guard(lambda: api.stop(loaded, on_event=display, state_root=state_dir))
-    if not as_json and result.ok:
-        _stopped_text(result)
-    else:
-        _summarise(result, as_json)
-    if not result.ok:
-        raise typer.Exit(_exit_code(result))
+    _stop_or_down(api.stop, job, state_dir, as_json)
 
 
 @app.command(

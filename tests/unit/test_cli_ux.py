@@ -24,8 +24,6 @@ from typing import Any
 
 import pytest
 import yaml
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 from rich.console import Console
 from typer.testing import CliRunner, Result
 
@@ -35,7 +33,7 @@ from faceswap_oci import events as ev
 from faceswap_oci.runner import JobResult
 from faceswap_oci.state import StateDir
 from tests.media import write_pair
-from tests.ociapi.fixtures import COMPARTMENT, REGION, TENANCY, USER
+from tests.ociapi.fixtures import COMPARTMENT, REGION, TENANCY, write_test_config
 from tests.ociapi.server import OciApiServer, OciApiState
 
 PASS_PHRASE = "correct-horse-battery-staple-17"
@@ -68,39 +66,13 @@ class Double:
         return self.server.state
 
 
-def _write_config(folder: Path) -> tuple[Secrets, rsa.RSAPublicKey, str]:
-    folder.mkdir(parents=True, exist_ok=True)
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.BestAvailableEncryption(PASS_PHRASE.encode()),
-    )
-    key_file = folder / "key.pem"
-    key_file.write_bytes(pem)
-    key_file.chmod(0o600)
-    import hashlib
-
-    der = key.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    digest = hashlib.md5(der, usedforsecurity=False).hexdigest()
-    fingerprint = ":".join(digest[i : i + 2] for i in range(0, 32, 2))
-    config = folder / "config"
-    config.write_text(
-        f"[DEFAULT]\nuser={USER}\nfingerprint={fingerprint}\ntenancy={TENANCY}\n"
-        f"region={REGION}\nkey_file={key_file}\npass_phrase={PASS_PHRASE}\n"
-    )
-    config.chmod(0o600)
-    secrets = Secrets(config, pem.decode(), fingerprint)
-    return secrets, key.public_key(), f"{TENANCY}/{USER}/{fingerprint}"
-
-
 @pytest.fixture(scope="module")
 def double(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Double]:
-    secrets, public, key_id = _write_config(tmp_path_factory.mktemp("oci17"))
+    cfg = write_test_config(tmp_path_factory.mktemp("oci17"), pass_phrase=PASS_PHRASE)
+    fingerprint = cfg.key_id.rsplit("/", 1)[1]
+    secrets = Secrets(cfg.config_file, cfg.key_file.read_text(), fingerprint)
     state = OciApiState(
-        tenancy=TENANCY, key_id=key_id, public_key=public, compartments=[COMPARTMENT]
+        tenancy=TENANCY, key_id=cfg.key_id, public_key=cfg.public_key, compartments=[COMPARTMENT]
     )
     server = OciApiServer(state).start()
     try:
