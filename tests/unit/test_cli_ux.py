@@ -720,3 +720,23 @@ def test_status_refresh_asks_oci_about_the_instance(tmp_path: Path, double: Doub
     row = json.loads(result.stdout)
     assert row["instance"] == "gone (not found)"
     assert double.state.calls["GetInstance"] == calls + 1
+
+
+def test_check_with_a_session_token_profile(tmp_path: Path, double: Double) -> None:
+    """auth security_token (`oci session authenticate`): the SecurityTokenSigner the modules
+    build, accepted by the double as the service accepts it ("ST$<token>" key id)."""
+    from types import SimpleNamespace
+
+    from tests.oci.test_real_service import _session_profile
+
+    config = _session_profile(
+        SimpleNamespace(state=double.state, cfg=SimpleNamespace(region=REGION)),  # type: ignore[arg-type]
+        tmp_path,
+    )
+    job = oci_job(tmp_path, double, config_file=str(config), profile="SESSION",
+                  auth="security_token", shapes=["VM.GPU.A10.1"])  # fmt: skip
+    result = invoke(["check", str(job), "--state-dir", str(tmp_path / "state")])
+    lines = check_lines(result)
+    assert lines["oci config"] == "ok auth security_token, signer built"
+    assert lines["compartment"].startswith("ok faceswap-oci-tests (ACTIVE)")
+    assert lines["limit VM.GPU.A10.1"].startswith("ok gpu-a10-count")
