@@ -19,6 +19,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from faceswap_oci import api, spec
+from faceswap_oci.errors import StateError
+from faceswap_oci.spec import Job
+from tests.media import write_pair
 from tests.testbed import Host
 from tests.testbed.fixtures import SessionTestbed
 
@@ -42,7 +46,9 @@ def fresh_host(testbed: SessionTestbed) -> Iterator[Host]:
         host.ssh(
             f"echo {payload} | base64 -d > /usr/local/bin/fsoci-packages.py && "
             "useradd -m nosudo && useradd -m sudoer && "
-            "echo 'sudoer ALL=(ALL) NOPASSWD: ALL' > /etc/sudoers.d/sudoer"
+            "echo 'sudoer ALL=(ALL) NOPASSWD: ALL' > /etc/sudoers.d/sudoer && "
+            "mkdir -p ~nosudo/.ssh && cp /root/.ssh/authorized_keys ~nosudo/.ssh/ && "
+            "chown -R nosudo: ~nosudo/.ssh"
         )
         yield host
     finally:
@@ -63,7 +69,21 @@ def installed(host: Host, package: str) -> bool:
     return done.stdout.strip() == "installed"
 
 
-def test_packages_on_a_fresh_host_as_root_sudo_user_and_plain_user(fresh_host: Host) -> None:
+def ssh_job(host: Host, user: str, folder: Path) -> Job:
+    write_pair(folder)
+    data = {
+        "name": "fresh",
+        "consent": spec.CONSENT_TEXT,
+        "target": {"kind": "ssh", "ssh": {"host": host.address, "user": user, "port": host.port,
+                                          "key": host.key_path, "host_key_checking": "off"}},
+        "inputs": {"a": "a.mp4", "b": "b.mp4"},
+    }  # fmt: skip
+    return spec.validate(data, base_dir=folder)
+
+
+def test_packages_on_a_fresh_host_as_root_sudo_user_and_plain_user(
+    fresh_host: Host, tmp_path: Path
+) -> None:
     missing = [p for p in PACKAGES if not installed(fresh_host, p)]
     assert {"git", "python3-tk", "python3-venv"} <= set(missing)  # a fresh machine indeed
 
@@ -71,8 +91,22 @@ def test_packages_on_a_fresh_host_as_root_sudo_user_and_plain_user(fresh_host: H
     assert code == 3, text
     assert took < 10, took  # seconds, before anything slow
     assert text.count("error:") == 1  # ONE message, naming every missing package
-    assert f"the local target needs the OS package(s) {', '.join(missing)}, which are not" in text
+    assert f"faceswap-oci needs the OS package(s) {', '.join(missing)} on this host" in text
     assert f"sudo apt-get install -y --no-install-recommends {' '.join(missing)}" in text
+
+    # the same through the wrapper, for an ssh target whose user has no sudo: one message
+    # naming the host, before anything slow
+    # (an ssh host's list keeps acl: become to the unprivileged faceswap user needs it)
+    missing = ["acl", *missing]
+    started = time.monotonic()
+    with pytest.raises(StateError) as info:
+        api.ensure_host_packages(ssh_job(fresh_host, "nosudo", tmp_path), tmp_path / "state")
+    assert time.monotonic() - started < 10
+    assert str(info.value).startswith(
+        f"target.ssh.host {fresh_host.address}: faceswap-oci needs the OS package(s) "
+        f"{', '.join(missing)} on this host"
+    )
+    assert f"sudo apt-get install -y --no-install-recommends {' '.join(missing)}" in str(info.value)
 
     # the install paths, each with one small package of the list (the whole list is many MB)
     code, text, _ = as_user(fresh_host, "sudoer", ["python3-venv"])

@@ -330,6 +330,10 @@ def run(
                 on_event(Report("-", report="os_packages", data={"note": text}))
 
         ensure_local_packages(installing)  # one message naming every missing package, in seconds
+    elif job.spec.target.kind == "ssh" and "setup" in (only, from_phase, None):
+        said = ensure_host_packages(job, state_root)
+        if said.startswith("installing") and on_event is not None:
+            on_event(Report("-", report="os_packages", data={"note": said.splitlines()[0]}))
     runner = Runner(job, state_root=state_root, on_event=on_event, verbosity=verbosity)
     with runner.state.lock("run") as note:
         _lock_note(note, on_event)
@@ -594,15 +598,18 @@ def check(
 
 def _host_command(job: Job, state: StateDir) -> tuple[list[str], str, bool] | None:
     """(ssh argv up to the remote command, the host root, become) of the job's host; None
-    for the local target. Host keys are checked as the runner's inventory checks them."""
+    for the local target. Host keys are checked as the runner's inventory checks them (its
+    own ``ansible_ssh_common_args``: the job's known_hosts, accept-new unless strict/off)."""
+    import shlex
+
     target = job.spec.target
-    known = ["-o", f"UserKnownHostsFile={state.path / 'known_hosts'}"]
-    base = ["ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10", *known]
+    base = ["ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10"]
+    base += shlex.split(
+        Runner(job, state_root=state.path.parent, read_only=True)._ssh_common_args()
+    )
     if target.kind == "ssh" and target.ssh is not None:
         ssh = target.ssh
         argv = [*base, "-p", str(ssh.port)]
-        if ssh.host_key_checking == "off":
-            argv += ["-o", "StrictHostKeyChecking=no"]
         if ssh.key:
             key = Path(ssh.key).expanduser()
             argv += ["-i", str(key if key.is_absolute() else job.source.parent / key)]
@@ -616,6 +623,50 @@ def _host_command(job: Job, state: StateDir) -> tuple[list[str], str, bool] | No
         argv = [*base, "-p", str(found.get("port", 22)), "-i", str(found["key"])]
         return [*argv, "--", f"{found.get('user', 'opc')}@{found['host']}"], HOST_ROOT_REMOTE, True
     return None
+
+
+def ensure_host_packages(job: Job, state_root: Path | None = None) -> str:
+    """ssh target, before setup: the host installs the OS packages host_prepare needs there
+    when its user is root or ``sudo -n`` works (ospackages.py, run by the host's python3),
+    else :class:`StateError` (exit 3) with one message naming every missing package and the
+    one command. Returns what the host said. A host that is no Debian/Ubuntu is left to the
+    role. Seconds, before anything slow."""
+    import json
+    import subprocess
+
+    from faceswap_oci import ospackages
+    from faceswap_oci.check import package_lists
+
+    state = StateDir.for_job(job.name, state_root or default_state_root())
+    remote = _host_command(job, state)
+    if remote is None or job.spec.target.ssh is None or not job.spec.target.ssh.become:
+        return ""
+    ssh, _root, _become = remote
+    script = Path(ospackages.__file__).read_text()
+    lists = json.dumps(package_lists())
+    done = subprocess.run(
+        [*ssh, "python3", "-", "--for-os", shlex_quote(lists)],
+        input=script,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    if done.returncode == 3:
+        said = [line for line in done.stderr.splitlines() if line.startswith("error: ")]
+        text = (said or [done.stderr.strip()])[-1].removeprefix("error: ")
+        host = job.spec.target.ssh.host
+        raise StateError(f"target.ssh.host {host}: {text}")
+    if done.returncode != 0:
+        # the host is not reachable or has no python3: the setup's own errors say it better
+        return done.stderr.strip()
+    return done.stdout.strip()
+
+
+def shlex_quote(text: str) -> str:
+    import shlex
+
+    return shlex.quote(text)
 
 
 def train_log(

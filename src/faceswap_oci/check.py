@@ -103,6 +103,18 @@ def local_package_list() -> list[str] | None:
     return None
 
 
+def package_lists() -> dict[str, list[str]]:
+    """host_prepare's package list of every Debian/Ubuntu vars file, by file name."""
+    from faceswap_oci.runner import content_root
+
+    found = {}
+    for path in sorted((content_root() / "roles" / "host_prepare" / "vars").glob("*.yml")):
+        data = yaml.safe_load(path.read_text()) or {}
+        if path.name.startswith(("Debian", "Ubuntu")) and "_host_prepare_packages" in data:
+            found[path.name] = list(data["_host_prepare_packages"])
+    return found
+
+
 def ensure_local_packages(note: Any = None) -> list[str]:
     """Before a `local` run: install the OS packages it needs when root or ``sudo -n`` may,
     else raise :class:`StateError` (exit 3) listing every missing one and the one command that

@@ -97,8 +97,9 @@ def ensure(packages: list[str], note: Callable[[str], None] | None = None) -> li
     how = can_install()
     if how is None:
         raise PackagesMissing(
-            f"the local target needs the OS package(s) {', '.join(missing)}, which are not "
-            "installed, and this user can neither install them (not root) nor use `sudo -n`; "
+            f"faceswap-oci needs the OS package(s) {', '.join(missing)} on this host, which "
+            "are not installed, and this user can neither install them (not root) nor use "
+            "`sudo -n`; "
             f"install them all with: sudo {' '.join(command)}"
         )
     prefix = [] if how == "root" else ["sudo", "-n"]
@@ -120,6 +121,14 @@ def ensure(packages: list[str], note: Callable[[str], None] | None = None) -> li
 
 
 def main(argv: list[str]) -> int:
+    """``PACKAGE...``, or ``--for-os JSON``: {vars file name: packages}, this host's picked as
+    host_prepare picks it (nothing to do on an OS without one)."""
+    if argv[:1] == ["--for-os"]:
+        import json
+
+        lists = json.loads(argv[1])
+        names = [n for n in vars_file_names() if n in lists]
+        argv = list(lists[names[0]]) if names else []
     try:
         installed = ensure(argv, lambda text: print(text, flush=True))
     except PackagesMissing as exc:
