@@ -7,9 +7,27 @@ The Python API::
     print(faceswap_oci.plan(job).summary())   # what would run, and the estimated cost
     result = faceswap_oci.run(job, on_event=print)   # typed events as it goes
     faceswap_oci.down(job)                    # remove the cloud resources it created
+    faceswap_oci.check("job.yml")             # what the job needs, read-only, item by item
+    faceswap_oci.jobs(); faceswap_oci.status("demo"); faceswap_oci.events("demo", tail=20)
 """
 
-from faceswap_oci.api import Plan, down, plan, run
+import types
+from typing import Any
+
+from faceswap_oci import api as _api
+from faceswap_oci import events
+from faceswap_oci.api import (
+    CheckItem,
+    Plan,
+    check,
+    down,
+    jobs,
+    plan,
+    run,
+    status,
+    stop,
+    sweep,
+)
 from faceswap_oci.errors import FaceswapOciError, Interrupted, PhaseFailed, SpecError, StateError
 from faceswap_oci.events import (
     Event,
@@ -28,9 +46,22 @@ from faceswap_oci.spec import CONSENT_TEXT, Job, JobSpec, load_job
 
 __version__ = "0.1.0"
 
+
+class _EventsModule(types.ModuleType):
+    """``faceswap_oci.events`` stays the module of the event classes (``from faceswap_oci
+    import events as ev; ev.Progress``) and is also the API call that reads a job's event
+    log: ``faceswap_oci.events("demo", tail=20)`` is :func:`faceswap_oci.api.events`."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> list[dict[str, Any]]:
+        return _api.events(*args, **kwargs)
+
+
+events.__class__ = _EventsModule
+
 __all__ = [
     "CONSENT_TEXT",
     "PHASES",
+    "CheckItem",
     "Event",
     "FaceswapOciError",
     "Interrupted",
@@ -50,8 +81,14 @@ __all__ = [
     "StateError",
     "TaskDone",
     "TaskStarted",
+    "check",
     "down",
+    "events",
+    "jobs",
     "load_job",
     "plan",
     "run",
+    "status",
+    "stop",
+    "sweep",
 ]

@@ -10,27 +10,42 @@
 from __future__ import annotations
 
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from faceswap_oci.check import CheckItem
 from faceswap_oci.errors import BadArgument, OciConfigError, PhaseFailed, StateError
 from faceswap_oci.events import Event, Report
-from faceswap_oci.runner import PHASES, EventCallback, JobResult, Runner, applicable
+from faceswap_oci.runner import (
+    HOST_ROOT_REMOTE,
+    PHASES,
+    EventCallback,
+    JobResult,
+    Runner,
+    applicable,
+)
 from faceswap_oci.spec import Job, load_job, oci_settings, preflight
 from faceswap_oci.state import StateDir, default_state_root
 
 __all__ = [
     "HOST_OS",
+    "CheckItem",
     "HostOs",
     "Plan",
     "PlannedHost",
     "PlannedPhase",
     "SweepResult",
+    "check",
     "down",
+    "events",
+    "jobs",
     "load_job",
     "plan",
     "run",
+    "status",
+    "stop",
     "sweep",
 ]
 
@@ -245,7 +260,7 @@ def check_oci_config(job: Job) -> None:
 
 
 def plan(
-    job: Job,
+    job: Job | str | Path,
     *,
     state_root: Path | None = None,
     from_phase: str | None = None,
@@ -254,10 +269,18 @@ def plan(
     """What a run would do, without running anything. Checks the output folder and the
     inputs first (:func:`~faceswap_oci.spec.preflight`; an input that does not exist yet is a
     warning here, not a failure), and on OCI the config file (``check_oci_config``): a plan that
-    cannot authenticate is an error, not a plan."""
+    cannot authenticate is an error, not a plan. It writes nothing: no state folder, no
+    checksum cache entry, no demo clips (``run`` makes those)."""
+    if not isinstance(job, Job):
+        job = load_job(job, write=False)
     check_phases(job, from_phase=from_phase, only=only)
     warnings = preflight(job, inputs_must_exist=False)
-    runner = Runner(job, state_root=state_root)
+    if job.spec.inputs.demo and not (job.input_a.exists() and job.input_b.exists()):
+        warnings.append(
+            f"inputs.demo: run writes the synthetic demo clips {job.input_a} and {job.input_b} "
+            "first"
+        )
+    runner = Runner(job, state_root=state_root, read_only=True)
     check_oci_config(job)
     todo = set(runner.plan_phases(from_phase, only))
     phases = []
@@ -299,8 +322,27 @@ def run(
         job = load_job(job)
     check_phases(job, from_phase=from_phase, only=only)
     preflight(job, check_inputs=_uses_inputs(from_phase, only))
+    if job.spec.target.kind == "local" and "setup" in (only, from_phase, None):
+        from faceswap_oci.check import ensure_local_packages
+
+        def installing(text: str) -> None:
+            if on_event is not None:
+                on_event(Report("-", report="os_packages", data={"note": text}))
+
+        ensure_local_packages(installing)  # one message naming every missing package, in seconds
+    elif job.spec.target.kind == "ssh" and "setup" in (only, from_phase, None):
+        said = ensure_host_packages(job, state_root)
+        if said.startswith("installing") and on_event is not None:
+            on_event(Report("-", report="os_packages", data={"note": said.splitlines()[0]}))
     runner = Runner(job, state_root=state_root, on_event=on_event, verbosity=verbosity)
-    return runner.run(from_phase=from_phase, only=only)
+    with runner.state.lock("run") as note:
+        _lock_note(note, on_event)
+        return runner.run(from_phase=from_phase, only=only)
+
+
+def _lock_note(note: str | None, on_event: EventCallback | None) -> None:
+    if note and on_event is not None:
+        on_event(Report("-", report="lock_taken_over", data={"note": note}))
 
 
 def _uses_inputs(from_phase: str | None, only: str | None) -> bool:
@@ -329,21 +371,79 @@ def check_phases(job: Job, *, from_phase: str | None = None, only: str | None = 
             )
 
 
+def _as_job(job: Job | str | Path, state_root: Path | None = None) -> Job:
+    """A :class:`Job`, a job file, or the name of a job with state here (its job file, or
+    the spec its state kept when the file is gone)."""
+    if isinstance(job, Job):
+        return job
+    path = Path(job)
+    if path.is_file() or path.suffix in (".yml", ".yaml") or "/" in str(job):
+        return load_job(path, write=False)
+    state = StateDir.for_job(str(job), state_root)
+    saved = state.load_spec()
+    source = Path(str(saved.get("source") or ""))
+    if source.is_file():
+        return load_job(source, write=False)
+    from faceswap_oci.spec import validate
+
+    return validate(
+        dict(saved.get("spec") or {}), base_dir=source.parent, source=source, write=False
+    )
+
+
 def down(
-    job: Job, *, on_event: EventCallback | None = None, state_root: Path | None = None
+    job: Job | str | Path,
+    *,
+    on_event: EventCallback | None = None,
+    state_root: Path | None = None,
 ) -> JobResult:
     """Stop what the job runs: on OCI remove every cloud resource it created (found by tag;
     no state needed); on ssh and local targets make its training save the model and stop
-    (a later :func:`run` resumes it)."""
+    (:func:`stop`; a later :func:`run` resumes it). ``job``: a :class:`Job`, a job file or a
+    job name."""
+    job = _as_job(job, state_root)
     runner = Runner(job, state_root=state_root, on_event=on_event)
-    if runner.kind == "oci":
+    if runner.kind != "oci":
+        return _stop(runner, on_event, "down")
+    with runner.state.lock("down") as note:
+        _lock_note(note, on_event)
         return runner.run(only="teardown", teardown=False)
-    status, error, changed = "successful", None, 0
-    try:
-        changed = runner.run_phase("stop", stamp=False, cancellable=False)
-    except PhaseFailed as exc:
-        status, error = "failed", str(exc)
-    runner.state.set_status("stopped" if status == "successful" else "failed", "stop", error=error)
+
+
+def stop(
+    job: Job | str | Path,
+    *,
+    on_event: EventCallback | None = None,
+    state_root: Path | None = None,
+) -> JobResult:
+    """ssh and local targets: make the job's training save its model and stop (a later
+    :func:`run` resumes it). On OCI the instance would go on billing: use :func:`down`."""
+    job = _as_job(job, state_root)
+    if job.spec.target.kind == "oci":
+        raise BadArgument(
+            f"stop: job {job.name!r} runs on OCI, where a paused instance still bills; use "
+            f"`faceswap-oci down {job.name}` (the trained model is kept in the job bucket)"
+        )
+    return _stop(Runner(job, state_root=state_root, on_event=on_event), on_event, "stop")
+
+
+def _stop(runner: Runner, on_event: EventCallback | None, command: str) -> JobResult:
+    job = runner.job
+    with runner.state.lock(command) as note:
+        _lock_note(note, on_event)
+        previous = runner.state.status()
+        before = previous.get("state")
+        status, error, changed = "successful", None, 0
+        try:
+            changed = runner.run_phase("stop", stamp=False, cancellable=False)
+        except PhaseFailed as exc:
+            status, error = "failed", str(exc)
+        if status != "successful":
+            runner.state.set_status("failed", "stop", error=error)
+        elif before == "finished":  # a finished job stays finished: nothing was stopped
+            runner.state.set_status("finished", previous.get("phase"), error=None)
+        else:
+            runner.state.set_status("stopped", "stop", error=None)
     return JobResult(
         name=job.name,
         status=status,
@@ -354,6 +454,62 @@ def down(
         output_dir=job.output_dir,
         error=error,
     )
+
+
+def jobs(state_root: Path | None = None) -> list[dict[str, Any]]:
+    """One summary per job with state here: name, target, state ("interrupted" when its
+    process is gone), phase, iteration and target, last losses, cost, updated, output."""
+    from faceswap_oci.state import list_jobs
+
+    return [_summary(s) for s in list_jobs(state_root or default_state_root())]
+
+
+def status(name: str, state_root: Path | None = None) -> dict[str, Any]:
+    """One job's summary (as :func:`jobs`), with its phase stamps."""
+    state = StateDir.for_job(name, state_root or default_state_root())
+    state.load_spec()  # StateError naming the folder when there is no such job
+    summary = _summary(state)
+    summary["stamps"] = {p: state.stamp(p) for p in PHASES}
+    return summary
+
+
+def _summary(state: StateDir) -> dict[str, Any]:
+    from faceswap_oci.dashboard.data import JobView
+
+    view = JobView(state.path)
+    summary = view.summary()
+    st = state.status()  # "interrupted" when a running job's process is gone
+    summary["state"] = st.get("state")
+    summary["note"] = st.get("note")
+    out = view.output_dir()
+    video = out / f"{state.path.name}.mp4" if out else None
+    summary["output"] = str(video) if video is not None and video.is_file() else None
+    summary["output_dir"] = str(out) if out else None
+    return summary
+
+
+def events(
+    name: str,
+    state_root: Path | None = None,
+    *,
+    tail: int | None = None,
+    phase: str | None = None,
+    run_id: str | None = None,
+) -> list[dict[str, Any]]:
+    """The job's event log as dicts (each with its ``run`` id), oldest first; ``tail``: the
+    last N of those that match ``phase`` and ``run_id``."""
+    import json
+
+    state = StateDir.for_job(name, state_root or default_state_root())
+    if not state.events_file.is_file():
+        raise StateError(f"no events for job {name!r} in {state.path}; run the job first")
+    lines, _ = state.event_lines()
+    found = [json.loads(line) for line in lines]
+    if phase is not None:
+        found = [e for e in found if e.get("phase") == phase]
+    if run_id is not None:
+        found = [e for e in found if e.get("run") == run_id]
+    return found[-tail:] if tail else found
 
 
 def job_states(state_root: Path | None = None) -> list[tuple[StateDir, dict[str, Any]]]:
@@ -386,7 +542,7 @@ class SweepResult:
 
 
 def sweep(
-    job: Job,
+    job: Job | str | Path,
     *,
     remove: bool = False,
     on_event: EventCallback | None = None,
@@ -394,6 +550,7 @@ def sweep(
 ) -> SweepResult:
     """List (and with ``remove`` delete) the tagged resources of every job in the OCI
     compartment and region of ``job``'s target, except jobs running from this machine."""
+    job = _as_job(job, state_root)
     if job.spec.target.kind != "oci":
         raise StateError(
             f"sweep needs an oci target to know the compartment and region; {job.source} has "
@@ -427,3 +584,163 @@ def sweep(
         running=tuple(sorted(running & set(found))),
         removed=tuple(doomed),
     )
+
+
+def check(
+    job: Job | str | Path | None = None, *, state_root: Path | None = None
+) -> list[CheckItem]:
+    """Everything ``job`` needs, checked read-only, one :class:`~faceswap_oci.check.CheckItem`
+    (ok/warn/fail, and the fix) per item; without a job, this machine's tools and caches."""
+    from faceswap_oci.check import check as run_checks
+
+    return run_checks(None if job is None else _as_job(job, state_root), state_root=state_root)
+
+
+def _host_command(job: Job, state: StateDir) -> tuple[list[str], str, bool] | None:
+    """(ssh argv up to the remote command, the host root, become) of the job's host; None
+    for the local target. Host keys are checked as the runner's inventory checks them (its
+    own ``ansible_ssh_common_args``: the job's known_hosts, accept-new unless strict/off)."""
+    import shlex
+
+    target = job.spec.target
+    base = ["ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10"]
+    base += shlex.split(
+        Runner(job, state_root=state.path.parent, read_only=True)._ssh_common_args()
+    )
+    if target.kind == "ssh" and target.ssh is not None:
+        ssh = target.ssh
+        argv = [*base, "-p", str(ssh.port)]
+        if ssh.key:
+            key = Path(ssh.key).expanduser()
+            argv += ["-i", str(key if key.is_absolute() else job.source.parent / key)]
+        return [*argv, "--", f"{ssh.user}@{ssh.host}"], HOST_ROOT_REMOTE, ssh.become
+    if target.kind == "oci":
+        found = state.target()
+        if not found:
+            raise StateError(
+                f"job {job.name!r} has no instance (no target.json in {state.path}); run it first"
+            )
+        argv = [*base, "-p", str(found.get("port", 22)), "-i", str(found["key"])]
+        return [*argv, "--", f"{found.get('user', 'opc')}@{found['host']}"], HOST_ROOT_REMOTE, True
+    return None
+
+
+def ensure_host_packages(job: Job, state_root: Path | None = None) -> str:
+    """ssh target, before setup: the host installs the OS packages host_prepare needs there
+    when its user is root or ``sudo -n`` works (ospackages.py, run by the host's python3),
+    else :class:`StateError` (exit 3) with one message naming every missing package and the
+    one command. Returns what the host said. A host that is no Debian/Ubuntu is left to the
+    role. Seconds, before anything slow."""
+    import json
+    import subprocess
+
+    from faceswap_oci import ospackages
+    from faceswap_oci.check import package_lists
+
+    state = StateDir.for_job(job.name, state_root or default_state_root())
+    remote = _host_command(job, state)
+    if remote is None or job.spec.target.ssh is None or not job.spec.target.ssh.become:
+        return ""
+    ssh, _root, _become = remote
+    script = Path(ospackages.__file__).read_text()
+    lists = json.dumps(package_lists())
+    done = subprocess.run(
+        [*ssh, "python3", "-", "--for-os", shlex_quote(lists)],
+        input=script,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    if done.returncode == 3:
+        said = [line for line in done.stderr.splitlines() if line.startswith("error: ")]
+        text = (said or [done.stderr.strip()])[-1].removeprefix("error: ")
+        host = job.spec.target.ssh.host
+        raise StateError(f"target.ssh.host {host}: {text}")
+    if done.returncode != 0:
+        # the host is not reachable or has no python3: the setup's own errors say it better
+        return done.stderr.strip()
+    return done.stdout.strip()
+
+
+def shlex_quote(text: str) -> str:
+    import shlex
+
+    return shlex.quote(text)
+
+
+def train_log(
+    name: str, state_root: Path | None = None, *, follow: bool = False, tail: int | None = None
+) -> int:
+    """Print Faceswap's own training log (``logs/train.log`` of the job's folder on the host:
+    the ``-F`` file of faceswap_train's supervisor) to stdout; ``follow`` keeps printing until
+    the job's run ends. Returns the exit code (3: no log yet)."""
+    import shlex
+    import subprocess
+
+    from faceswap_oci.state import default_data_dir
+
+    job = _as_job(name, state_root)
+    state = StateDir.for_job(job.name, state_root or default_state_root())
+    lines = str(tail or 200)
+    remote = _host_command(job, state)
+    if remote is None:
+        path = default_data_dir() / "jobs" / job.name / "logs" / "train.log"
+        if not path.is_file():
+            raise StateError(f"job {job.name!r} has no training log yet ({path})")
+        argv = ["tail", "-n", lines, *(["-F"] if follow else []), str(path)]
+    else:
+        ssh, root, become = remote
+        path_text = f"{root}/jobs/{job.name}/logs/train.log"
+        command = ["tail", "-n", lines, *(["-F"] if follow else []), path_text]
+        if become:
+            command = ["sudo", "-n", *command]
+        argv = [*ssh, shlex.join(command)]
+    import select
+
+    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE)
+    assert proc.stdout is not None
+    ending: float | None = None
+    try:
+        while True:
+            ready, _, _ = select.select([proc.stdout], [], [], 0.5)
+            if ready:
+                chunk = proc.stdout.read1(65536)  # type: ignore[attr-defined]
+                if not chunk:  # end of its output: it is ending
+                    proc.wait(timeout=30)
+                    break
+                sys.stdout.write(chunk.decode("utf-8", errors="replace"))
+                sys.stdout.flush()
+                continue
+            if proc.poll() is not None:  # ended: what it wrote after the last select
+                sys.stdout.write(proc.stdout.read().decode("utf-8", errors="replace"))
+                sys.stdout.flush()
+                break
+            if follow and ending is None and state.status().get("state") != "running":
+                ending = time.monotonic() + 1.0  # the last lines the host wrote
+            if ending is not None and time.monotonic() > ending:
+                proc.terminate()
+                proc.wait(timeout=10)
+                return 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+    return 3 if proc.returncode else 0
+
+
+def instance_state(name: str, state_root: Path | None = None) -> str | None:
+    """What the OCI API says now of the job's instance (its lifecycle state), for
+    ``status --refresh``; None for ssh and local jobs or when none was launched."""
+    job = _as_job(name, state_root)
+    oci = job.spec.target.oci
+    if job.spec.target.kind != "oci" or oci is None:
+        return None
+    state = StateDir.for_job(job.name, state_root or default_state_root())
+    instance = (state.target() or {}).get("instance_id")
+    if not instance:
+        return None
+    from faceswap_oci.check import preflight_module
+
+    oci_preflight, params = preflight_module(oci)
+    return str(oci_preflight.instance_state(params, str(instance)))

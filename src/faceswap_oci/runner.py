@@ -236,6 +236,7 @@ class Runner:
         state_root: Path | None = None,
         on_event: EventCallback | None = None,
         verbosity: int = 0,
+        read_only: bool = False,
     ) -> None:
         self.job = job
         state = StateDir.for_job(job.name, state_root)
@@ -246,7 +247,8 @@ class Runner:
                 f"{state.path}: an OCI job's state folder must not hold a double quote or a "
                 "backslash (its ssh key lives there); choose another --state-dir"
             )
-        self.state = state.create()
+        # read_only (plan): the state is read where it exists, nothing is created or cached
+        self.state = StateDir(state.path, read_only=True) if read_only else state.create()
         self.on_event = on_event
         self.verbosity = verbosity
         self._cancel = _Cancel()
@@ -255,12 +257,14 @@ class Runner:
         self.notifier = notify.for_spec(job.spec.model_dump(mode="json"), job.output_dir)
         self._terminated: list[str] = []  # instances this run's teardown removed
         self._started = time.time()
+        self.run_id = f"{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}"
+        """Tells this run's lines of the event log from those of other runs."""
 
     # events ------------------------------------------------------------------
     def _emit(self, event: ev.Event) -> None:
         if isinstance(event, ev.Report) and event.report in ("oci_attempts", "oci_teardown"):
             self._track_instances(event)
-        self.state.append_event(event.to_json())
+        self.state.append_event(event.to_json(), run=self.run_id)
         if self.on_event is not None:
             self.on_event(event)
         if self.notifier is not None:

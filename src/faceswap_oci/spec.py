@@ -547,6 +547,62 @@ class _JobLoader(yaml.SafeLoader):
         finally:
             self._fsoci_depth = depth
 
+    def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+        """A key given twice is refused with both lines (PyYAML keeps the last one silently)."""
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[Any, int] = {}
+            for key_node, _value in node.value:
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    first = seen.get(key)
+                except TypeError:  # an unhashable key: the base class reports it
+                    continue
+                line = key_node.start_mark.line + 1
+                if first is not None:
+                    raise yaml.constructor.ConstructorError(
+                        None,
+                        None,
+                        f"duplicate key {shorten(key, 60)} (first on line {first}); "
+                        "keep one of them",
+                        key_node.start_mark,
+                    )
+                seen[key] = line
+        return super().construct_mapping(node, deep=deep)
+
+
+Lines = dict[tuple[str | int, ...], int]
+"""The job file's line of each field, keyed by its path (``("train", "stop", "iterations")``)."""
+
+
+def _node_lines(node: Any, path: tuple[str | int, ...] = (), lines: Lines | None = None) -> Lines:
+    found: Lines = {} if lines is None else lines
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else str(key_node)
+            here = (*path, key)
+            found[here] = key_node.start_mark.line + 1
+            _node_lines(value_node, here, found)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            found[(*path, i)] = item.start_mark.line + 1
+            _node_lines(item, (*path, i), found)
+    return found
+
+
+def line_of(lines: Lines | None, loc: tuple[str | int, ...]) -> int | None:
+    """The line of the field at ``loc``, or of its nearest parent the file has."""
+    if not lines:
+        return None
+    for end in range(len(loc), 0, -1):
+        if loc[:end] in lines:
+            return lines[loc[:end]]
+    return None
+
+
+def _at_line(lines: Lines | None, loc: tuple[str | int, ...], problem: str) -> str:
+    line = line_of(lines, loc)
+    return f"line {line}: {problem}" if line else problem
+
 
 def _read_job_text(source: Path, shown: str) -> str:
     try:
@@ -595,23 +651,38 @@ def _read_job_text(source: Path, shown: str) -> str:
         ) from None
 
 
-def load_job(path: str | os.PathLike[str]) -> Job:
-    """Read and validate a job file; raise :class:`SpecError` listing every problem."""
+def load_job(path: str | os.PathLike[str], *, write: bool = True) -> Job:
+    """Read and validate a job file; raise :class:`SpecError` listing every problem, each
+    with its line in the file where the file has the field. ``write=False`` (``plan``) writes
+    nothing: the demo clips of ``inputs.demo`` are left for ``run`` to make."""
     source = Path(path)
     shown = shorten(str(path))[1:-1]
     text = _read_job_text(source, shown)
+    loader = _JobLoader(text)
     try:
-        data = yaml.load(text, Loader=_JobLoader)
+        node = loader.get_single_node()
+        data = loader.construct_document(node) if node is not None else None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
         problem = getattr(exc, "problem", None) or str(exc)
+        if problem.startswith("duplicate key "):
+            raise SpecError(shown, [f"{where}{problem}"]) from None
         raise SpecError(shown, [f"{where}not valid YAML ({shorten(problem)[1:-1]})"]) from None
     except RecursionError:
         raise SpecError(shown, [f"nested deeper than {MAX_NESTING} levels"]) from None
+    finally:
+        loader.dispose()
     if not isinstance(data, dict):
         raise SpecError(shown, ["the file must hold a mapping (key: value), e.g. `name: demo`"])
-    return validate(data, base_dir=source.resolve().parent, source=source, shown=shown)
+    return validate(
+        data,
+        base_dir=source.resolve().parent,
+        source=source,
+        shown=shown,
+        lines=_node_lines(node),
+        write=write,
+    )
 
 
 def validate(
@@ -620,20 +691,26 @@ def validate(
     base_dir: Path,
     source: Path | None = None,
     shown: str = "<job>",
+    lines: Lines | None = None,
+    write: bool = True,
 ) -> Job:
     """Validate an already-parsed spec; relative paths resolve against ``base_dir``.
 
     Checks shape, ranges and cross-field rules, and the ssh key; what depends on files that
-    may not exist yet (inputs, output) is :func:`preflight`'s."""
+    may not exist yet (inputs, output) is :func:`preflight`'s. ``lines`` (from the file) puts
+    each problem's line in front of it; ``write=False`` makes no demo clips."""
     try:
         spec = JobSpec.model_validate(data)
     except ValidationError as exc:
-        raise SpecError(shown, _explain(exc)) from None
+        raise SpecError(shown, _explain(exc, lines)) from None
     problems: list[str] = []
-    if spec.inputs.demo:
+    if spec.inputs.demo and write:
         _make_demo_inputs(spec.inputs, base_dir, problems)
+        problems[:] = [_at_line(lines, ("inputs", "demo"), p) for p in problems]
     if spec.target.kind == "ssh" and spec.target.ssh and spec.target.ssh.key:
-        _check_private_key("target.ssh.key", spec.target.ssh.key, base_dir, problems)
+        found: list[str] = []
+        _check_private_key("target.ssh.key", spec.target.ssh.key, base_dir, found)
+        problems += [_at_line(lines, ("target", "ssh", "key"), p) for p in found]
     if problems:
         raise SpecError(shown, problems)
     output_dir = _resolve(spec.output, base_dir)
@@ -859,7 +936,16 @@ _RANGE_MSG = {
 }
 
 
-def _explain(exc: ValidationError) -> list[str]:
+def _explain(exc: ValidationError, lines: Lines | None = None) -> list[str]:
+    problems = _explain_fields(exc)
+    located: list[str] = []
+    for err, problem in zip(exc.errors(include_url=False), problems, strict=False):
+        loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+        located.append(_at_line(lines, loc, problem))
+    return located + problems[len(located) :]
+
+
+def _explain_fields(exc: ValidationError) -> list[str]:
     problems: list[str] = []
     errors = exc.errors(include_url=False)
     for err in errors[:MAX_PROBLEMS]:

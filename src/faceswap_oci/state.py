@@ -6,7 +6,8 @@ Layout (mode 0700)::
         spec.json          the validated spec of the last run
         status.json        where the job stands (state, phase, pid, updated)
         stamps/<phase>.json  a finished phase and the fingerprint of what it depended on
-        events.jsonl       every typed event of every run
+        events.jsonl       every typed event of every run (each with its run id)
+        lock, lock.json    the job lock (held by run, down, stop) and who holds it
         checksums.json     sha256 cache of input files keyed by (path, size, mtime)
         runner/            ansible-runner's private_data_dir (inventory, env, artifacts)
         target.json        the host the phases run on, when provisioned (oci)
@@ -16,11 +17,13 @@ Layout (mode 0700)::
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import re
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -130,6 +133,8 @@ def pid_alive(pid: Any) -> bool:
 @dataclass(frozen=True)
 class StateDir:
     path: Path
+    read_only: bool = False
+    """``plan`` reads a job's state and writes nothing (no folder, no checksum cache entry)."""
 
     @classmethod
     def for_job(cls, name: str, root: Path | None = None) -> StateDir:
@@ -205,9 +210,53 @@ class StateDir:
         return _read_record(self.path / "target.json")
 
     # events ----------------------------------------------------------------
-    def append_event(self, line: str) -> None:
+    def append_event(self, line: str, run: str | None = None) -> None:
+        """One event line; ``run`` (the run id) tells the runs of a job apart in the log."""
+        if run is not None:
+            data = json.loads(line)
+            data["run"] = run
+            line = json.dumps(data, default=str, sort_keys=True)
         with self.events_file.open("a", encoding="utf-8") as fh:
             fh.write(line + "\n")
+
+    # the job lock ----------------------------------------------------------
+    @contextlib.contextmanager
+    def lock(self, command: str) -> Iterator[str | None]:
+        """Hold the job's lock (``lock``, a filelock) while ``command`` (run, down, stop) works
+        on it; yields a note when it took over the lock of a process that is gone.
+
+        The lock is an flock(2) on ``lock``: the kernel drops it when its process dies, so a
+        killed run leaves no lock behind; ``lock.json`` beside it says who holds it (pid,
+        command, started) for the message a second command prints (exit 3)."""
+        from filelock import FileLock, Timeout
+
+        info_file = self.path / "lock.json"
+        held = FileLock(str(self.path / "lock"), timeout=0)
+        try:
+            held.acquire()
+        except Timeout:
+            holder = _read_lock_info(info_file)
+            raise StateError(
+                f"job {self.path.name!r} is locked by `{holder.get('command', '?')}` (pid "
+                f"{holder.get('pid', '?')}, started {_when(holder.get('started'))}); wait for it "
+                f"to end, or stop it (Ctrl-C in its terminal, or kill {holder.get('pid', '<pid>')})"
+            ) from None
+        try:
+            before = _read_lock_info(info_file)
+            note = None
+            if before and before.get("pid") != os.getpid():
+                note = (
+                    f"took over the lock of job {self.path.name!r} from `{before.get('command')}` "
+                    f"(pid {before.get('pid')}, started {_when(before.get('started'))}), whose "
+                    "process is gone"
+                )
+            _write_json(info_file, {"pid": os.getpid(), "command": command, "started": time.time()})
+            try:
+                yield note
+            finally:
+                info_file.unlink(missing_ok=True)
+        finally:
+            held.release()
 
     def event_lines(self, offset: int = 0, first_line: int = 1) -> tuple[list[str], int]:
         """The event log's complete lines from byte ``offset`` on, and the offset after them;
@@ -243,8 +292,22 @@ class StateDir:
         key = f"{path}|{st.st_size}|{st.st_mtime_ns}"
         if key not in cache:
             cache[key] = _sha256_path(path)
-            _write_json(cache_file, cache)
+            if not self.read_only:
+                _write_json(cache_file, cache)
         return str(cache[key])
+
+
+def _read_lock_info(path: Path) -> dict[str, Any]:
+    try:
+        return _read_record(path) or {}
+    except StateError:
+        return {}
+
+
+def _when(stamp: Any) -> str:
+    if not isinstance(stamp, int | float):
+        return "at an unknown time"
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(stamp))
 
 
 def _sha256_path(path: Path) -> str:

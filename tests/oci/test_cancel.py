@@ -55,8 +55,10 @@ def write_job(cfg: OciTestConfig, endpoint: str, tmp_path: Path, name: str) -> P
 
 
 def start_cli(args: list[str], state: Path, **env: str) -> subprocess.Popen[str]:
+    # --yes: `run` on OCI asks before it spends, and refuses without a terminal
+    confirm = ["--yes"] if args[0] == "run" else []
     return subprocess.Popen(
-        [str(CLI), *args, "--state-dir", str(state), "--json"],
+        [str(CLI), *args, *confirm, "--state-dir", str(state), "--json"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

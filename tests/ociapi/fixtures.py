@@ -52,25 +52,30 @@ class OciApi:
         return {"config_file": str(self.cfg.config_file), "profile": self.cfg.profile}
 
 
-def write_private_key(key_file: Path) -> rsa.RSAPrivateKey:
-    """A fresh RSA key pair, its private half written to ``key_file`` (PEM, 0600)."""
+def write_private_key(key_file: Path, pass_phrase: str | None = None) -> rsa.RSAPrivateKey:
+    """A fresh RSA key pair, its private half written to ``key_file`` (PEM, 0600; encrypted
+    with ``pass_phrase`` when given, as `oci setup config` offers)."""
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    encryption: serialization.KeySerializationEncryption = (
+        serialization.BestAvailableEncryption(pass_phrase.encode())
+        if pass_phrase
+        else serialization.NoEncryption()
+    )
     key_file.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption)
     )
     os.chmod(key_file, 0o600)
     return key
 
 
-def write_test_config(directory: Path, profile: str = "DEFAULT") -> OciTestConfig:
-    """A fresh RSA key pair and an OCI config file naming it, as `oci setup config` writes them."""
+def write_test_config(
+    directory: Path, profile: str = "DEFAULT", pass_phrase: str | None = None
+) -> OciTestConfig:
+    """A fresh RSA key pair and an OCI config file naming it, as `oci setup config` writes them
+    (with ``pass_phrase=`` when the key is encrypted)."""
     directory.mkdir(parents=True, exist_ok=True)
     key_file = directory / "oci_api_key.pem"
-    key = write_private_key(key_file)
+    key = write_private_key(key_file, pass_phrase)
     der = key.public_key().public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )
@@ -80,6 +85,7 @@ def write_test_config(directory: Path, profile: str = "DEFAULT") -> OciTestConfi
     config_file.write_text(
         f"[{profile}]\nuser={USER}\nfingerprint={fingerprint}\ntenancy={TENANCY}\n"
         f"region={REGION}\nkey_file={key_file}\n"
+        + (f"pass_phrase={pass_phrase}\n" if pass_phrase else "")
     )
     os.chmod(config_file, 0o600)
     return OciTestConfig(

@@ -2,7 +2,9 @@
 
 It answers the real `oci` SDK over plain HTTP on 127.0.0.1: Core Services `/20160918` (VCNs,
 subnets, internet gateways, route tables, security lists, instances, VNIC attachments, VNICs,
-images, shapes, compute capacity reports) and Identity `/20160918/availabilityDomains`.
+images, shapes, compute capacity reports), Identity `/20160918/availabilityDomains` and
+`/compartments/{id}`, Object Storage's `GET /n` (namespace) and Limits'
+`/20190729/services/compute/limits/{name}/resourceAvailability` (`faceswap-oci check`).
 
 Faithful where it matters to our code:
 - every request's draft-cavage signature is verified against the test key pair
@@ -298,6 +300,7 @@ IMAGES: list[tuple[str, str, str, bool]] = [
 _OPS: list[tuple[str, str, str]] = [
     # (method, path regex, operation name)
     ("GET", r"/availabilityDomains", "ListAvailabilityDomains"),
+    ("GET", r"/compartments/(?P<id>[^/]+)", "GetCompartment"),
     ("POST", r"/vcns", "CreateVcn"),
     ("GET", r"/vcns", "ListVcns"),
     ("GET", r"/vcns/(?P<id>[^/]+)", "GetVcn"),
@@ -332,6 +335,25 @@ _OPS: list[tuple[str, str, str]] = [
     ("GET", r"/shapes", "ListShapes"),
     ("POST", r"/computeCapacityReports", "CreateComputeCapacityReport"),
 ]
+
+_LIMITS_OPS: list[tuple[str, str, str]] = [
+    (
+        "GET",
+        r"/services/(?P<service>[^/]+)/limits/(?P<id>[^/]+)/resourceAvailability",
+        "GetResourceAvailability",
+    ),
+]
+
+# GPU shape -> (compute limit name, GPUs it counts). The names are the Limits API's, as
+# `oci limits resource-availability get --service-name compute --limit-name gpu-a10-count`
+# takes them (Oracle's "Compute Limits" list); GPU limits are scoped per availability domain.
+GPU_LIMITS: dict[str, tuple[str, int]] = {
+    "VM.GPU.A10.1": ("gpu-a10-count", 1),
+    "VM.GPU.A10.2": ("gpu-a10-count", 2),
+    "VM.GPU3.1": ("gpu3-count", 1),
+    "VM.GPU2.1": ("gpu2-count", 1),
+    "BM.GPU.A100-v2.8": ("gpu-a100-v2-count", 8),
+}
 
 _KIND_BY_PATH = {
     "vcns": ("vcn", "Vcn", "CreateVcnDetails"),
@@ -387,11 +409,21 @@ class OciApiState:
         self.default_public_ip = "203.0.113.10"
         self.public_ips: dict[str, str] = {}  # job tag value -> address handed to its instance
         self._ip_counter = itertools.count(10)
+        self.namespace = "fsocitestns"
+        # service limit per (limit name, AD): a fresh tenancy of the kind the tests model has
+        # 2 A10s and 1 V100 per AD; `set_limit` changes one (0: a limit increase is needed)
+        self.limits: dict[tuple[str, str], int] = {}
+        self.default_limits = {"gpu-a10-count": 2, "gpu3-count": 1, "gpu2-count": 0}
         region_key = region.upper()
         self.availability_domains = [f"Uocm:{region_key}-AD-{n}" for n in (1, 2, 3)]
         self._seed_images()
 
     # --- helpers for tests --------------------------------------------------------------
+    def set_limit(self, limit: str, value: int, ad: str | None = None) -> None:
+        """The service limit ``limit`` in ``ad`` (every AD when None)."""
+        for name in [ad] if ad else self.availability_domains:
+            self.limits[(limit, name)] = value
+
     def live_tagged(self, job: str | None = None) -> list[dict[str, str]]:
         """Every resource carrying the job tag (of ``job``, or any) that is not TERMINATED."""
         now = self.clock()
@@ -510,12 +542,20 @@ class _Handler(BaseHTTPRequestHandler):
         path = url.path
         try:
             self._verify_signature(body)
-            if not path.startswith("/20160918/"):
-                raise _not_found()
-            sub = path[len("/20160918") :]
+            # Core Services and Identity share /20160918; Limits is /20190729 (LimitsClient's
+            # base path '/', resource paths "/20190729/services/..."); Object Storage's
+            # GetNamespace is "/n" (oci/object_storage/object_storage_client.py).
+            for version, table in (("/20160918/", _OPS), ("/20190729/", _LIMITS_OPS)):
+                if path.startswith(version):
+                    sub, ops = path[len(version) - 1 :], table
+                    break
+            else:
+                if path.rstrip("/") != "/n":
+                    raise _not_found()
+                sub, ops = "/n", [("GET", r"/n", "GetNamespace")]
             found = [
                 (op, m)
-                for method, pattern, op in _OPS
+                for method, pattern, op in ops
                 if method == self.command and (m := re.fullmatch(pattern, sub))
             ]
             if not found:
@@ -898,6 +938,62 @@ class _Api:
         return 204, None, {}
 
     # --- identity, catalogue ----------------------------------------------------------------
+    def op_get_compartment(self, ocid: str | None) -> tuple[int, Any, dict[str, str]]:
+        # GET /20160918/compartments/{id}: 404 NotAuthorizedOrNotFound for one the caller
+        # cannot see (Identity API reference, GetCompartment errors)
+        comp = self._compartment(ocid)
+        model = oci.identity.models.Compartment(
+            id=comp,
+            compartment_id=self.st.tenancy if comp != self.st.tenancy else None,
+            name="faceswap-oci-tests" if comp != self.st.tenancy else "tenancy",
+            description="test double",
+            time_created=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+            lifecycle_state="ACTIVE",
+            is_accessible=True,
+        )
+        return 200, to_wire(model), {}
+
+    def op_get_namespace(self, _ocid: str | None) -> tuple[int, Any, dict[str, str]]:
+        # GET /n: the tenancy's Object Storage namespace as a JSON string (response_type "str"
+        # in ObjectStorageClient.get_namespace)
+        return 200, self.st.namespace, {}
+
+    def op_get_resource_availability(self, limit: str | None) -> tuple[int, Any, dict[str, str]]:
+        """GET /20190729/services/compute/limits/{limitName}/resourceAvailability: used and
+        available of a limit in a compartment (and AD, for AD-scoped limits), as an
+        ``oci.limits.models.ResourceAvailability``. ``used`` counts the GPUs of this tenancy's
+        live instances in that AD. The real service's answer for an unknown limit name is not
+        documented; the double answers 404 NotAuthorizedOrNotFound, as for other unknown
+        resources; an AD-scoped limit asked without an AD gets 400 InvalidParameter (the
+        Limits API reference: availabilityDomain "is required if the scope of the resource
+        is AD")."""
+        self._compartment(self.q.get("compartmentId"))
+        ad = self.q.get("availabilityDomain")
+        known = set(self.st.default_limits) | {n for n, _ in self.st.limits}
+        known |= {name for name, _ in GPU_LIMITS.values()}
+        if limit not in known:
+            raise _not_found()
+        if not ad:
+            raise ApiError(400, "InvalidParameter", "availabilityDomain is required for AD limits")
+        if ad not in self.st.availability_domains:
+            raise ApiError(400, "InvalidParameter", "Invalid availabilityDomain")
+        value = self.st.limits.get((limit, ad), self.st.default_limits.get(limit, 0))
+        used = 0
+        for res in self.st.resources.values():
+            if res.kind != "instance" or res.state(self.now) in ("TERMINATED", "TERMINATING"):
+                continue
+            counted = GPU_LIMITS.get(res.model.shape)
+            if counted and counted[0] == limit and res.model.availability_domain == ad:
+                used += counted[1]
+        model = oci.limits.models.ResourceAvailability(
+            used=used,
+            available=max(value - used, 0),
+            effective_quota_value=float(value),
+            fractional_usage=None,
+            fractional_availability=None,
+        )
+        return 200, to_wire(model), {}
+
     def op_list_availability_domains(self, _ocid: str | None) -> tuple[int, Any, dict[str, str]]:
         comp = self._compartment(self.q.get("compartmentId"))
         ads = [

@@ -342,7 +342,9 @@ CASES: dict[str, Build] = {
         {"target": ssh()}, "--from provision: the provision phase does not apply"
     ),
     "--only teardown on local": spec_case({}, "--only teardown: the teardown phase"),
-    "--from an unknown phase": spec_case({}, "--from 'deploy': unknown phase"),
+    "--from an unknown phase": spec_case(
+        {}, "Invalid value for '--from': Value error, 'deploy' is not one of 'provision'"
+    ),
 }
 PHASE_ARGS = {
     "--from provision on ssh": ["--from", "provision"],
@@ -408,13 +410,19 @@ def test_alias_bomb_is_answered_in_under_2_s(tmp_path: Path) -> None:
     assert len(result.output) < 1000
 
 
+def table_rows(output: str) -> list[list[str]]:
+    """The body rows of the rich table `status` prints (job, target, state, ...)."""
+    rows = [[c.strip() for c in line.split("│")[1:-1]] for line in output.splitlines()]
+    return [r for r in rows if r and r[0] and r[0] != "job"]
+
+
 def test_status_lists_the_other_jobs_when_one_is_damaged(tmp_path: Path) -> None:
     job_state(tmp_path, "good")
     job_state(tmp_path, "broken", files={"status.json": "\x00garbage"})
     job_state(tmp_path, "zlast")
     result = CliRunner().invoke(cli.app, ["status", "--state-dir", str(tmp_path / "state")])
     assert result.exit_code == 3
-    lines = [line.split()[:2] for line in result.output.splitlines() if line[:1].isalnum()]
+    lines = [[row[0], row[2]] for row in table_rows(result.output)]
     assert ["good", "finished"] in lines and ["zlast", "finished"] in lines
     assert ["broken", "damaged"] in lines
     assert f"{tmp_path}/state/broken/status.json: damaged state file" in result.output
@@ -434,15 +442,17 @@ def test_a_running_job_whose_process_is_gone_shows_as_interrupted(tmp_path: Path
     )
     result = CliRunner().invoke(cli.app, ["status", "--state-dir", str(tmp_path / "state")])
     assert result.exit_code == 0, result.output
-    rows = {line.split()[0]: line.split()[1] for line in result.output.splitlines()}
+    rows = {row[0]: row[2] for row in table_rows(result.output)}
     assert rows == {"live2": "running", "lost": "interrupted"}
     detail = CliRunner().invoke(cli.app, ["status", "lost", "--state-dir", str(tmp_path / "state")])
-    assert "job lost: interrupted (phase train)" in detail.output
+    assert [r[:4] for r in table_rows(detail.output)] == [["lost", "?", "interrupted", "train"]]
     assert f"process {pid} is gone" in detail.output
 
 
 def test_logs_prints_complete_lines_only(tmp_path: Path) -> None:
     job_state(tmp_path, "old", files={"events.jsonl": '{"event": "A"}\n{"event": "B"}\n{"ev'})
-    result = CliRunner().invoke(cli.app, ["logs", "old", "--state-dir", str(tmp_path / "state")])
+    result = CliRunner().invoke(
+        cli.app, ["logs", "old", "--json", "--state-dir", str(tmp_path / "state")]
+    )
     assert result.exit_code == 0, result.output
     assert result.output == '{"event": "A"}\n{"event": "B"}\n'
