@@ -752,7 +752,17 @@ class ObjectStorageApi:
             raise _par_not_found()
         if par.model.access_type not in need:
             raise _par_not_found()
-        if par.model.access_type not in _ANY and obj != par.model.object_name:
+        scope = par.model.object_name
+        if par.model.access_type not in _ANY and obj != scope:
+            raise _par_not_found()
+        # An Any* PAR with an object name grants "all the objects within the bucket starting
+        # with that prefix" (CreatePreauthenticatedRequestDetails.object_name).
+        if (
+            par.model.access_type in _ANY
+            and scope
+            and obj is not None
+            and not obj.startswith(scope)
+        ):
             raise _par_not_found()
         return b
 
@@ -762,6 +772,9 @@ class ObjectStorageApi:
         if par.model.bucket_listing_action != "ListObjects":
             # "Listing objects in a bucket is denied by default" (usingpreauthenticated
             # requests.htm); the answer for a denied listing is not documented.
+            raise _par_not_found()
+        scope = par.model.object_name or ""
+        if not (self.q.get("prefix") or "").startswith(scope):
             raise _par_not_found()
         return self._list_objects(b)
 
