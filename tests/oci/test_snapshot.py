@@ -1,0 +1,215 @@
+"""Snapshots through the job's PAR (roles/faceswap_train/files/fsoci_snapshot.py), against the
+local OCI API's Object Storage: complete-or-invisible, verified, resumable, retried."""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib.util
+import json
+import os
+from pathlib import Path
+from types import ModuleType
+
+import oci
+import pytest
+
+from tests.ociapi.fixtures import OciApi
+
+HELPER = Path(__file__).resolve().parents[2] / "roles/faceswap_train/files/fsoci_snapshot.py"
+PREFIX = "jobs/demo/"
+
+
+def _snapshot() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("fsoci_snapshot", HELPER)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+snap = _snapshot()
+
+
+def _store(api: OciApi) -> object:
+    config = oci.config.from_file(str(api.cfg.config_file))
+    client = oci.object_storage.ObjectStorageClient(config, service_endpoint=api.url)
+    ns = client.get_namespace().data
+    client.create_bucket(
+        ns,
+        oci.object_storage.models.CreateBucketDetails(
+            name="fsoci-demo", compartment_id=api.cfg.compartment
+        ),
+    )
+    par = client.create_preauthenticated_request(
+        ns,
+        "fsoci-demo",
+        oci.object_storage.models.CreatePreauthenticatedRequestDetails(
+            name="fsoci-demo",
+            object_name=PREFIX,
+            access_type="AnyObjectReadWrite",
+            time_expires=dt.datetime.now(dt.UTC) + dt.timedelta(hours=1),
+        ),
+    ).data
+    return snap.ParStore(api.url + par.access_uri, PREFIX, sleep=lambda _s: None)
+
+
+def _model(root: Path, iteration: int, size: int = 1000) -> Path:
+    model = root / "staged"
+    (model / "model").mkdir(parents=True, exist_ok=True)
+    (model / "model" / "original.keras").write_bytes(os.urandom(size))
+    (model / "model" / "original_state.json").write_text(json.dumps({"iterations": iteration}))
+    (model / "preview.png").write_bytes(b"png" * 10)
+    return model
+
+
+def _names(api: OciApi) -> list[str]:
+    return api.state.object_storage.object_names("fsoci-demo")
+
+
+def test_a_snapshot_is_verified_then_pointed_to_and_restored(
+    ociapi: OciApi, tmp_path: Path
+) -> None:
+    store = _store(ociapi)
+    staged = _model(tmp_path, 2)
+    pointer = snap.push_snapshot(store, staged, 2, tmp_path / "journal")
+    assert pointer["iteration"] == 2
+    assert _names(ociapi)[-1] == PREFIX + "snapshots/000000002/preview.png"
+    assert PREFIX + "latest.json" in _names(ociapi)
+    dest = tmp_path / "restored"
+    got = snap.restore_snapshot(store, dest)
+    assert got == pointer
+    for rel in ("model/original.keras", "model/original_state.json", "preview.png"):
+        assert (dest / rel).read_bytes() == (staged / rel).read_bytes()
+
+
+def test_a_killed_upload_is_never_restored_the_previous_one_is(
+    ociapi: OciApi, tmp_path: Path
+) -> None:
+    store = _store(ociapi)
+    first = _model(tmp_path / "a", 2)
+    snap.push_snapshot(store, first, 2, tmp_path / "journal")
+    second = _model(tmp_path / "b", 4)
+    # The uploader is killed after the second snapshot's first file: nothing more arrives.
+    real_once = store._once
+    puts: list[str] = []
+
+    def once(method, url, body, headers):  # type: ignore[no-untyped-def]
+        if method == "PUT":
+            if puts:
+                raise ConnectionResetError("killed")
+            puts.append(url)
+        return real_once(method, url, body, headers)
+
+    store._once = once
+    with pytest.raises(snap.SnapshotError):
+        snap.push_snapshot(store, second, 4, tmp_path / "journal")
+    assert PREFIX + "snapshots/000000004/model/original.keras" in _names(ociapi)
+    pointer = json.loads(
+        ociapi.state.object_storage.buckets["fsoci-demo"].objects[PREFIX + "latest.json"].data
+    )
+    assert pointer["iteration"] == 2
+    dest = tmp_path / "restored"
+    assert snap.restore_snapshot(store, dest)["iteration"] == 2
+    assert (dest / "model/original.keras").read_bytes() == (
+        first / "model/original.keras"
+    ).read_bytes()
+
+
+def test_a_dropped_connection_or_throttling_is_retried(ociapi: OciApi, tmp_path: Path) -> None:
+    store = _store(ociapi)
+    ociapi.state.faults.drop("ParPutObject", count=1)
+    ociapi.state.faults.throttle(count=2, op="ParHeadObject")
+    ociapi.state.faults.fail(503, "ServiceUnavailable", "busy", op="ParPutObject", count=1)
+    pointer = snap.push_snapshot(store, _model(tmp_path, 6), 6, tmp_path / "journal")
+    assert pointer["iteration"] == 6
+    assert ociapi.state.faults_fired[(0, "Dropped")] == 1
+    assert ociapi.state.faults_fired[(429, "TooManyRequests")] == 2
+    assert snap.restore_snapshot(store, tmp_path / "r")["iteration"] == 6
+
+
+def test_a_bad_answer_fails_naming_it_without_the_token(ociapi: OciApi, tmp_path: Path) -> None:
+    store = _store(ociapi)
+    ociapi.state.faults.fail(403, "NotAllowed", "PAR refused", op="ParPutObject", count=None)
+    with pytest.raises(snap.SnapshotError) as exc:
+        snap.push_snapshot(store, _model(tmp_path, 2), 2, tmp_path / "journal")
+    assert "PUT answered 403 NotAllowed: PAR refused" in str(exc.value)
+    assert "/p/" not in str(exc.value)
+    assert PREFIX + "latest.json" not in _names(ociapi)
+
+
+def test_large_files_go_multipart_and_resume_after_an_interruption(
+    ociapi: OciApi, tmp_path: Path
+) -> None:
+    store = _store(ociapi)
+    staged = _model(tmp_path, 8, size=5000)
+    journal = tmp_path / "journal"
+    # First run: parts 1 and 2 arrive, then every further part is dropped.
+    store_a = store
+    sent: list[int] = []
+    real_once = store_a._once  # type: ignore[attr-defined]
+
+    def once(method, url, body, headers):  # type: ignore[no-untyped-def]
+        if method == "PUT" and "/u/" in url:
+            if len(sent) >= 2:
+                raise ConnectionResetError("link down")
+            sent.append(int(url.rsplit("/", 1)[1]))
+        return real_once(method, url, body, headers)
+
+    store_a._once = once
+    with pytest.raises(snap.SnapshotError):
+        snap.push_snapshot(store_a, staged, 8, journal, part_size=1024, threshold=2048)
+    assert sent == [1, 2]
+    assert PREFIX + "latest.json" not in _names(ociapi)
+    # Second run (a new process): resumes at part 3, never re-sends 1 and 2.
+    resumed: list[int] = []
+    store_b = _snapshot().ParStore(store.base, PREFIX, sleep=lambda _s: None)
+    real_b = store_b._once
+
+    def once_b(method, url, body, headers):  # type: ignore[no-untyped-def]
+        if method == "PUT" and "/u/" in url:
+            resumed.append(int(url.rsplit("/", 1)[1]))
+        return real_b(method, url, body, headers)
+
+    store_b._once = once_b
+    pointer = snap.push_snapshot(store_b, staged, 8, journal, part_size=1024, threshold=2048)
+    assert resumed == [3, 4, 5]
+    obj = ociapi.state.object_storage.buckets["fsoci-demo"].objects[
+        PREFIX + "snapshots/000000008/model/original.keras"
+    ]
+    assert obj.multipart_md5 is not None and obj.multipart_md5.endswith("-5")
+    assert pointer["iteration"] == 8
+    dest = tmp_path / "restored"
+    snap.restore_snapshot(store_b, dest)
+    assert (dest / "model/original.keras").read_bytes() == (
+        staged / "model/original.keras"
+    ).read_bytes()
+
+
+def test_the_pointer_never_goes_back(ociapi: OciApi, tmp_path: Path) -> None:
+    store = _store(ociapi)
+    snap.push_snapshot(store, _model(tmp_path / "a", 6), 6, tmp_path / "j")
+    assert snap.push_snapshot(store, _model(tmp_path / "b", 4), 4, tmp_path / "j")["iteration"] == 6
+    assert snap.restore_snapshot(store, tmp_path / "r")["iteration"] == 6
+
+
+def test_faces_go_up_once_and_come_back(ociapi: OciApi, tmp_path: Path) -> None:
+    store = _store(ociapi)
+    faces_a = tmp_path / "faces_a"
+    faces_a.mkdir()
+    (faces_a / "a_0.png").write_bytes(b"face-a")
+    align = tmp_path / "a_alignments.fsa"
+    align.write_bytes(b"align")
+    folders = {"a": faces_a, "alignments_a": align}
+    assert snap.push_faces(store, folders, tmp_path / "j") is True
+    assert snap.push_faces(store, folders, tmp_path / "j") is False
+    new_a, new_align = tmp_path / "new" / "faces_a", tmp_path / "new" / "a_alignments.fsa"
+    assert snap.restore_faces(store, {"a": new_a, "alignments_a": new_align}) == 2
+    assert (new_a / "a_0.png").read_bytes() == b"face-a"
+    assert new_align.read_bytes() == b"align"
+
+
+def test_no_snapshot_restores_nothing(ociapi: OciApi, tmp_path: Path) -> None:
+    store = _store(ociapi)
+    assert snap.restore_snapshot(store, tmp_path / "r") is None
+    assert not (tmp_path / "r").exists()
+    assert snap.restore_faces(store, {"a": tmp_path / "fa"}) is None
