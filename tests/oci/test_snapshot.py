@@ -34,12 +34,13 @@ def _store(api: OciApi) -> object:
     config = oci.config.from_file(str(api.cfg.config_file))
     client = oci.object_storage.ObjectStorageClient(config, service_endpoint=api.url)
     ns = client.get_namespace().data
-    client.create_bucket(
-        ns,
-        oci.object_storage.models.CreateBucketDetails(
-            name="fsoci-demo", compartment_id=api.cfg.compartment
-        ),
-    )
+    if "fsoci-demo" not in api.state.object_storage.buckets:
+        client.create_bucket(
+            ns,
+            oci.object_storage.models.CreateBucketDetails(
+                name="fsoci-demo", compartment_id=api.cfg.compartment
+            ),
+        )
     par = client.create_preauthenticated_request(
         ns,
         "fsoci-demo",
@@ -213,3 +214,96 @@ def test_no_snapshot_restores_nothing(ociapi: OciApi, tmp_path: Path) -> None:
     assert snap.restore_snapshot(store, tmp_path / "r") is None
     assert not (tmp_path / "r").exists()
     assert snap.restore_faces(store, {"a": tmp_path / "fa"}) is None
+
+
+def _train_module() -> ModuleType:
+    path = HELPER.with_name("fsoci_train.py")
+    spec = importlib.util.spec_from_file_location("fsoci_train", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _job(api: OciApi, root: Path) -> tuple[ModuleType, object, Path]:
+    store = _store(api)
+    root.mkdir(parents=True, exist_ok=True)
+    par_file = root / "par.url"
+    par_file.write_text(store.base + "\n")  # type: ignore[attr-defined]
+    par_file.chmod(0o600)
+    (root / "faces_a").mkdir()
+    (root / "faces_a" / "a_0.png").write_bytes(b"face")
+    cfg = {
+        "job_dir": str(root),
+        "model_dir": str(root / "model"),
+        "faceswap_dir": str(root / "faceswap"),
+        "trainer": "original",
+        "snapshot": {
+            "par_file": str(par_file),
+            "prefix": PREFIX,
+            "faces": {"a": str(root / "faces_a")},
+        },
+    }
+    config = root / "config" / "train.json"
+    config.parent.mkdir(parents=True)
+    config.write_text(json.dumps(cfg))
+    (root / "logs").mkdir()
+    train = _train_module()
+    return train, train.Job(str(config)), config
+
+
+def _save(root: Path, iterations: int, weights: bytes) -> None:
+    (root / "model").mkdir(exist_ok=True)
+    (root / "model" / "original.keras").write_bytes(weights)
+    state = root / "model" / "original_state.json"
+    state.write_text(json.dumps({"iterations": iterations}))
+    old = state.stat().st_mtime - 5
+    os.utime(state, (old, old))
+
+
+def test_the_supervisor_snapshots_each_save_and_a_new_host_restores_it(
+    ociapi: OciApi, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    train, job, _ = _job(ociapi, tmp_path / "host1")
+    snapshots = train.Snapshotter(job, train.snapshot_store(job))
+    assert snapshots.due() is None  # nothing saved yet
+    _save(tmp_path / "host1", 2, b"w2")
+    assert snapshots.due() == 2
+    assert snapshots.push(2) is True
+    assert snapshots.due() is None  # this save is in the bucket
+    _save(tmp_path / "host1", 4, b"w4")
+    snapshots.push(snapshots.due())
+    status = json.loads((tmp_path / "host1" / "logs" / "snapshot.json").read_text())
+    assert status["iteration"] == 4
+    assert train.poll_once(job)["snapshot_iterations"] == 4
+    snapshots.push_faces()
+    # A new host of the same job (same PAR): an empty model and no faces.
+    train2, job2, config2 = _job(ociapi, tmp_path / "host2")
+    (tmp_path / "host2" / "faces_a" / "a_0.png").unlink()
+    assert train2.main(["fsoci_train.py", "restore", str(config2)]) == 0
+    report = json.loads(capsys.readouterr().out)["fsoci_restore"]
+    assert report == {"restored": True, "local_iterations": 0, "iteration": 4, "faces": 1}
+    assert job2.iterations() == 4
+    assert (tmp_path / "host2" / "model" / "original.keras").read_bytes() == b"w4"
+    assert (tmp_path / "host2" / "faces_a" / "a_0.png").read_bytes() == b"face"
+    # A model on disk newer than the bucket's is kept.
+    _save(tmp_path / "host2", 6, b"w6")
+    train2.main(["fsoci_train.py", "restore", str(config2)])
+    assert json.loads(capsys.readouterr().out)["fsoci_restore"]["restored"] is False
+    assert (tmp_path / "host2" / "model" / "original.keras").read_bytes() == b"w6"
+
+
+def test_a_failed_snapshot_is_recorded_and_the_previous_one_stays(
+    ociapi: OciApi, tmp_path: Path
+) -> None:
+    train, job, _ = _job(ociapi, tmp_path)
+    snapshots = train.Snapshotter(job, train.snapshot_store(job))
+    _save(tmp_path, 2, b"w2")
+    snapshots.push(2)
+    _save(tmp_path, 4, b"w4")
+    ociapi.state.faults.fail(403, "NotAllowed", "refused", op="ParPutObject", count=None)
+    assert snapshots.push(4) is False
+    status = json.loads((tmp_path / "logs" / "snapshot.json").read_text())
+    assert status["iteration"] == 2 and status["failed_iteration"] == 4
+    assert "403 NotAllowed" in status["error"]
+    assert snapshots.due() == 4  # tried again at the next check

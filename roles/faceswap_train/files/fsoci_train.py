@@ -24,6 +24,11 @@ Installed by the ``faceswap_train`` role into ``<job>/config/`` and driven by on
     ``stop``), move the model and its training logs aside to ``<job>/model.replaced/<when>-<key>/``
     and start from an empty model folder. One JSON line ``{"fsoci_prepare": {...}}`` says what
     it did and why.
+``restore CONFIG``
+    With a job bucket (the config's ``snapshot``), bring back the latest complete snapshot when
+    it holds more iterations than the model on disk (a new host after a preemption, a failure or
+    a ``down``), and the faces when their folders are empty. One JSON line
+    ``{"fsoci_restore": {...}}``.
 ``poll CONFIG [SECONDS]``
     (With SECONDS: wait up to that long for the training to end, checking every second, then
     answer; the role's poll loop uses it, so the end of a training is seen at once.)
@@ -32,11 +37,17 @@ Installed by the ``faceswap_train`` role into ``<job>/config/`` and driven by on
     stop criteria (wall-clock hours since the job's first start, loss plateau; the iteration
     target is Faceswap's own ``-i``) and sends ONE SIGINT to the supervisor when one is met;
     copies the preview image into the job's logs.
+
+With a job bucket, ``run`` also pushes a snapshot (fsoci_snapshot.py, next to this file) after
+each model save, in a background thread, and a final one when Faceswap has exited; the faces go
+up once when training starts. ``logs/snapshot.json`` says which iteration the bucket holds.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
+import importlib.util
 import json
 import os
 import re
@@ -44,6 +55,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -74,6 +86,7 @@ class Job:
         self.preview_src = Path(self.cfg["faceswap_dir"]) / "training_preview.png"
         self.preview_dst = self.logs / "preview.png"
         self.state_file = self.model_dir / f"{self.cfg['trainer']}_state.json"
+        self.snapshot_status = self.logs / "snapshot.json"
 
     def iterations(self) -> int:
         try:
@@ -159,6 +172,93 @@ def build_command(job: Job) -> list[str]:
     return cmd
 
 
+@functools.cache
+def _snapshot_helper() -> Any:
+    """fsoci_snapshot.py, installed next to this file (loaded once)."""
+    path = Path(__file__).with_name("fsoci_snapshot.py")
+    spec = importlib.util.spec_from_file_location("fsoci_snapshot", path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"{path} is missing")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def snapshot_store(job: Job) -> Any | None:
+    """The job bucket's store (through the PAR), or None without a job bucket."""
+    cfg = job.cfg.get("snapshot") or {}
+    if not cfg.get("par_file"):
+        return None
+    helper = _snapshot_helper()
+    return helper.ParStore(helper.read_par_url(cfg["par_file"]), cfg["prefix"])
+
+
+class Snapshotter:
+    """Pushes a snapshot after each model save (the state file's iteration count grew and the
+    save has settled), one at a time, and records the outcome in ``logs/snapshot.json``."""
+
+    def __init__(self, job: Job, store: Any, settle_s: float = 1.0) -> None:
+        self.job = job
+        self.store = store
+        self.helper = _snapshot_helper()
+        self.settle_s = settle_s
+        status = _read_json(job.snapshot_status) or {}
+        self.pushed = int(status.get("iteration") or -1)
+        self.staging = job.job_dir / "snapshot.staging"
+        self.journal = job.job_dir / "snapshot.journal"
+
+    def due(self, settled: bool = True) -> int | None:
+        """The model's iteration count when it is newer than the last snapshot."""
+        try:
+            mtime = self.job.state_file.stat().st_mtime
+        except OSError:
+            return None
+        iterations = self.job.iterations()
+        if iterations <= self.pushed:
+            return None
+        if settled and time.time() - mtime < self.settle_s:
+            return None  # Faceswap may still be writing this save
+        return iterations
+
+    def push(self, iterations: int) -> bool:
+        started = time.time()
+        try:
+            extra = [self.job.preview_dst] if self.job.preview_dst.exists() else []
+            staged = self.helper.stage(self.job.model_dir, extra, self.staging)
+            pointer = self.helper.push_snapshot(self.store, staged, iterations, self.journal)
+        except (self.helper.SnapshotError, OSError) as exc:
+            status = _read_json(self.job.snapshot_status) or {}
+            status.update(error=str(exc), failed_iteration=iterations, time=time.time())
+            _write_json(self.job.snapshot_status, status)
+            return False
+        self.pushed = int(pointer["iteration"])
+        _write_json(
+            self.job.snapshot_status,
+            {
+                "iteration": self.pushed,
+                "snapshot": pointer["snapshot"],
+                "time": time.time(),
+                "seconds": round(time.time() - started, 3),
+            },
+        )
+        return True
+
+    def push_faces(self) -> None:
+        folders = {
+            k: Path(v) for k, v in (self.job.cfg.get("snapshot") or {}).get("faces", {}).items()
+        }
+        if folders:
+            with contextlib.suppress(self.helper.SnapshotError, OSError):
+                self.helper.push_faces(self.store, folders, self.journal)
+
+    def loop(self, stop: threading.Event, interval: float = 2.0) -> None:
+        self.push_faces()
+        while not stop.wait(interval):
+            iterations = self.due()
+            if iterations is not None:
+                self.push(iterations)
+
+
 def cmd_run(job: Job) -> int:
     job.logs.mkdir(parents=True, exist_ok=True)
     job.model_dir.mkdir(parents=True, exist_ok=True)
@@ -192,6 +292,11 @@ def cmd_run(job: Job) -> int:
 
     signal.signal(signal.SIGINT, _on_stop)
     signal.signal(signal.SIGTERM, _on_stop)
+    store = snapshot_store(job)
+    snapshots = Snapshotter(job, store) if store is not None else None
+    stop_snapshots = threading.Event()
+    if snapshots is not None:
+        threading.Thread(target=snapshots.loop, args=(stop_snapshots,), daemon=True).start()
     with open(job.out, "ab") as out, open(os.devnull, "rb") as devnull:
         out.write(f"\n[fsoci] {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(cmd)}\n".encode())
         out.flush()
@@ -207,6 +312,12 @@ def cmd_run(job: Job) -> int:
             )
         )
         rc = child[0].wait()
+    stop_snapshots.set()
+    if snapshots is not None:
+        # The final save is on disk now: push it before the host may go away.
+        final = snapshots.due(settled=False)
+        if final is not None:
+            snapshots.push(final)
     _write_json(job.exitfile, {"rc": rc, "ended": time.time(), "iterations": job.iterations()})
     job.pidfile.unlink(missing_ok=True)
     return rc
@@ -374,6 +485,9 @@ def poll_once(job: Job) -> dict[str, Any]:
     info["iteration"] = max(int(info["iteration"] or 0), state_iters)
     progress = {"phase": "train", **info, "state": state, "target": target or None}
     progress["model_iterations"] = state_iters
+    snapshot = _read_json(job.snapshot_status)
+    if snapshot is not None:
+        progress["snapshot_iterations"] = snapshot.get("iteration")
     if reason:
         progress["stop_reason"] = reason
     if state in ("failed", "stopped"):
@@ -481,14 +595,57 @@ def cmd_prepare(job: Job, timeout: float) -> int:
     return 0
 
 
+def cmd_restore(job: Job) -> int:
+    """Bring back the latest complete snapshot (when newer than the model here) and the faces
+    (when their folders are empty) from the job bucket."""
+    report: dict[str, Any] = {"restored": False, "local_iterations": job.iterations()}
+    store = snapshot_store(job)
+    if store is None:
+        report["why"] = "no job bucket"
+        print(json.dumps({"fsoci_restore": report}, sort_keys=True))
+        return 0
+    helper = _snapshot_helper()
+    try:
+        pointer = store.get_json(helper.POINTER)
+        if pointer is not None and int(pointer["iteration"]) > job.iterations():
+            incoming = job.job_dir / "snapshot.restore"
+            helper.restore_snapshot(store, incoming)
+            if job.model_dir.exists():
+                shutil.rmtree(job.model_dir)
+            os.replace(incoming / "model", job.model_dir)
+            if (incoming / job.preview_dst.name).exists():
+                job.logs.mkdir(parents=True, exist_ok=True)
+                os.replace(incoming / job.preview_dst.name, job.preview_dst)
+            shutil.rmtree(incoming, ignore_errors=True)
+            _write_json(
+                job.snapshot_status,
+                {
+                    "iteration": int(pointer["iteration"]),
+                    "snapshot": pointer["snapshot"],
+                    "time": time.time(),
+                },
+            )
+            report.update(restored=True, iteration=int(pointer["iteration"]))
+        faces = {k: Path(v) for k, v in (job.cfg.get("snapshot") or {}).get("faces", {}).items()}
+        empty = {k: p for k, p in faces.items() if not (p.is_dir() and any(p.iterdir()))}
+        if empty and len(empty) == len(faces):
+            report["faces"] = helper.restore_faces(store, faces)
+    except helper.SnapshotError as exc:
+        report["error"] = str(exc)
+        print(json.dumps({"fsoci_restore": report}, sort_keys=True))
+        return 1
+    print(json.dumps({"fsoci_restore": report}, sort_keys=True))
+    return 0
+
+
 def main(argv: list[str]) -> int:
     if len(argv) == 4 and argv[1] in ("stop", "prepare"):
         run = cmd_stop if argv[1] == "stop" else cmd_prepare
         return run(Job(argv[2]), float(argv[3]))
     if len(argv) == 4 and argv[1] == "poll":
         return cmd_poll(Job(argv[2]), float(argv[3]))
-    if len(argv) != 3 or argv[1] not in ("run", "start", "status", "poll"):
-        usage = "run|start|status|poll CONFIG | poll|stop|prepare CONFIG SECONDS"
+    if len(argv) != 3 or argv[1] not in ("run", "start", "status", "poll", "restore"):
+        usage = "run|start|status|poll|restore CONFIG | poll|stop|prepare CONFIG SECONDS"
         print(f"usage: {argv[0]} {usage}", file=sys.stderr)
         return 2
     job = Job(argv[2])
@@ -498,6 +655,8 @@ def main(argv: list[str]) -> int:
         return cmd_start(job, os.path.abspath(argv[2]))
     if argv[1] == "status":
         return cmd_status(job)
+    if argv[1] == "restore":
+        return cmd_restore(job)
     return cmd_poll(job)
 
 
