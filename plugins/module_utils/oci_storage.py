@@ -121,17 +121,10 @@ def ensure_bucket(
 
     A bucket the user names must exist; then only the job's prefix is touched.
     """
-    retry = oci.retry.DEFAULT_RETRY_STRATEGY
     name = check_bucket_name(bucket) if bucket else default_bucket_name(job)
-    try:
-        found = client.get_bucket(namespace, name, retry_strategy=retry).data
-    except oci.exceptions.ServiceError as exc:
-        if exc.status != 404:
-            raise
-        found = None
+    found = find_job_bucket(client, namespace, job, bucket)
     if found is not None:
-        owned = (found.freeform_tags or {}).get(JOB_TAG) == job
-        return JobBucket(namespace, name, job_prefix(job), owned), False
+        return found, False
     if bucket:
         raise StorageInputError(
             f"storage.bucket: bucket {bucket!r} was not found in namespace {namespace!r}; "
@@ -139,6 +132,7 @@ def ensure_bucket(
             "let the job make its own"
         )
     if not check_mode:
+        retry = oci.retry.DEFAULT_RETRY_STRATEGY
         client.create_bucket(
             namespace,
             oci.object_storage.models.CreateBucketDetails(
@@ -150,6 +144,22 @@ def ensure_bucket(
             retry_strategy=retry,
         )
     return JobBucket(namespace, name, job_prefix(job), True), True
+
+
+def find_job_bucket(client: Any, namespace: str, job: str, bucket: str | None) -> JobBucket | None:
+    """The job's bucket (its own, or the user's ``bucket`` with the job's prefix); None when
+    it does not exist."""
+    name = bucket or default_bucket_name(job)
+    try:
+        found = client.get_bucket(
+            namespace, name, retry_strategy=oci.retry.DEFAULT_RETRY_STRATEGY
+        ).data
+    except oci.exceptions.ServiceError as exc:
+        if exc.status != 404:
+            raise
+        return None
+    owned = (found.freeform_tags or {}).get(JOB_TAG) == job
+    return JobBucket(namespace, name, job_prefix(job), owned)
 
 
 def create_par(client: Any, jb: JobBucket, job: str, expires: dt.datetime) -> tuple[str, str]:
@@ -235,9 +245,12 @@ def remove_job_storage(
     client: Any, jb: JobBucket, job: str, keep: bool, check_mode: bool = False
 ) -> dict[str, Any]:
     """Teardown of the job's storage: its PARs always; its objects and (if owned) its bucket
-    unless ``keep``. Returns what was (or would be) removed."""
+    unless ``keep``, or when the prefix holds nothing (nothing to keep: a job stopped before
+    its first snapshot leaves no empty bucket behind). Returns what was (or would be) removed."""
     pars = job_pars(client, jb, job)
     names = object_names(client, jb)
+    if not names:
+        keep = False
     removed: dict[str, Any] = {"pars": len(pars), "objects": 0, "bucket": None}
     if check_mode:
         removed.update(objects=0 if keep else len(names), bucket=None if keep else jb.bucket)

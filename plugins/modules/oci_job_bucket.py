@@ -127,13 +127,13 @@ from ansible_collections.faceswap_oci.core.plugins.module_utils.oci_common impor
     argspec,
 )
 from ansible_collections.faceswap_oci.core.plugins.module_utils.oci_storage import (  # noqa: E402
-    JobBucket,
     StorageInputError,
     check_bucket_name,
     create_par,
     default_bucket_name,
     delete_pars,
     ensure_bucket,
+    find_job_bucket,
     get_namespace,
     job_pars,
     job_prefix,
@@ -172,25 +172,19 @@ def main() -> None:
         try:
             namespace = get_namespace(client, p["namespace"])
             if p["state"] == "absent":
-                name = p["bucket"] or default_bucket_name(p["job"])
-                try:
-                    found = client.get_bucket(namespace, name).data
-                except oci.exceptions.ServiceError as exc:
-                    if exc.status != 404:
-                        raise
+                found = find_job_bucket(client, namespace, p["job"], p["bucket"])
+                if found is None:
                     module.exit_json(
                         changed=False,
                         namespace=namespace,
-                        bucket=name,
+                        bucket=p["bucket"] or default_bucket_name(p["job"]),
                         prefix=job_prefix(p["job"]),
                         owned=not p["bucket"],
                         removed={"pars": 0, "objects": 0, "bucket": None},
                     )
-                owned = (found.freeform_tags or {}).get("faceswap-oci-job") == p["job"]
-                jb = JobBucket(namespace, name, job_prefix(p["job"]), owned)
-                removed = remove_job_storage(client, jb, p["job"], p["keep"], module.check_mode)
+                removed = remove_job_storage(client, found, p["job"], p["keep"], module.check_mode)
                 changed = bool(removed["pars"] or removed["objects"] or removed["bucket"])
-                module.exit_json(changed=changed, removed=removed, **jb.as_dict())
+                module.exit_json(changed=changed, removed=removed, **found.as_dict())
             jb, changed = ensure_bucket(
                 client, namespace, p["compartment_id"], p["job"], p["bucket"], module.check_mode
             )

@@ -19,7 +19,8 @@ description:
   - Then the job's storage (M(faceswap_oci.core.oci_job_bucket)): its pre-authenticated
     requests always (they are credentials), its objects and bucket only with
     O(remove_storage), which the runner sets once the results were fetched and verified and
-    the spec does not say C(storage.keep). Without it the model stays in the bucket.
+    the spec does not say C(storage.keep), or when the job's prefix holds nothing. Without it
+    the model stays in the bucket.
   - Ends with a fresh listing and fails if anything tagged is still alive.
 author: faceswap-oci developers (@faceswap-oci)
 extends_documentation_fragment:
@@ -96,29 +97,12 @@ from ansible_collections.faceswap_oci.core.plugins.module_utils.oci_network impo
     remove,
 )
 from ansible_collections.faceswap_oci.core.plugins.module_utils.oci_storage import (  # noqa: E402
-    JobBucket,
-    default_bucket_name,
+    find_job_bucket,
     get_namespace,
-    job_prefix,
     remove_job_storage,
 )
 
-
-def _storage(client, job, bucket, remove, check_mode):  # type: ignore[no-untyped-def]
-    """Remove the job's PARs (and with ``remove`` its objects and own bucket)."""
-    import oci
-
-    namespace = get_namespace(client, None)
-    name = bucket or default_bucket_name(job)
-    try:
-        found = client.get_bucket(namespace, name).data
-    except oci.exceptions.ServiceError as exc:
-        if exc.status != 404:
-            raise
-        return {"pars": 0, "objects": 0, "bucket": None}
-    owned = (found.freeform_tags or {}).get("faceswap-oci-job") == job
-    jb = JobBucket(namespace, name, job_prefix(job), owned)
-    return remove_job_storage(client, jb, job, keep=not remove, check_mode=check_mode)
+NOTHING = {"pars": 0, "objects": 0, "bucket": None}
 
 
 def main() -> None:
@@ -142,12 +126,15 @@ def main() -> None:
             compute, vn, owned, check_mode=module.check_mode, wait_timeout=p["wait_timeout"]
         )
         _, storage_client = run.clients(oci.object_storage.ObjectStorageClient)
-        storage = _storage(
-            storage_client,
-            p["job"],
-            p["storage_bucket"],
-            p["remove_storage"],
-            module.check_mode,
+        jb = find_job_bucket(
+            storage_client, get_namespace(storage_client, None), p["job"], p["storage_bucket"]
+        )
+        storage = (
+            dict(NOTHING)
+            if jb is None
+            else remove_job_storage(
+                storage_client, jb, p["job"], not p["remove_storage"], module.check_mode
+            )
         )
         left = (
             []

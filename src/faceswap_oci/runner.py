@@ -143,6 +143,7 @@ ENV_ALLOWED = frozenset(
     }
 )  # fmt: skip
 ENV_ALLOWED_PREFIXES = ("ANSIBLE_", "FSOCI_", "LC_")
+SSH_RETRIES = 8
 """What of this process's environment reaches ansible-runner (and so its artifacts' ``command``
 file): the names above and these prefixes, nothing else (docs/contracts.md, Environment)."""
 
@@ -254,12 +255,19 @@ class Runner:
         self._durations: dict[str, float] = {}
         self.notifier = notify.for_spec(job.spec.model_dump(mode="json"), job.output_dir)
         self._terminated: list[str] = []  # instances this run's teardown removed
+        # What the last training poll said: the model's and the job bucket's iteration counts.
+        self._held: dict[str, int] = {}
         self._started = time.time()
 
     # events ------------------------------------------------------------------
     def _emit(self, event: ev.Event) -> None:
         if isinstance(event, ev.Report) and event.report in ("oci_attempts", "oci_teardown"):
             self._track_instances(event)
+        if isinstance(event, ev.Progress | ev.Report):
+            for key in ("model_iterations", "snapshot_iterations"):
+                value = event.data.get(key)
+                if isinstance(value, int):
+                    self._held[key] = value
         self.state.append_event(event.to_json())
         if self.on_event is not None:
             self.on_event(event)
@@ -376,7 +384,12 @@ class Runner:
             "ANSIBLE_PIPELINING": "True",
             "ANSIBLE_NOCOLOR": "1",
             "ANSIBLE_HOST_KEY_CHECKING": "False" if checking == "no" else "True",
-            "ANSIBLE_SSH_ARGS": "-o ControlMaster=auto -o ControlPersist=60s",
+            # An SSH drop must not end a job: a dead link is noticed within 30 s (ServerAlive)
+            # and every SSH call is retried 8 times, pausing 0, 1, 3, 7, 15, 30, 30, 30 s
+            # (ansible's ssh plugin, reconnection_retries): a link down for minutes is outlived.
+            "ANSIBLE_SSH_ARGS": "-o ControlMaster=auto -o ControlPersist=60s "
+            "-o ServerAliveInterval=10 -o ServerAliveCountMax=3",
+            "ANSIBLE_SSH_RETRIES": str(SSH_RETRIES),
             "ANSIBLE_LOCAL_TEMP": str(self.state.path / "tmp"),
             "ANSIBLE_CALLBACK_RESULT_FORMAT": "yaml",
             # 1 ms by default: a few % of a core through hours of training polls
@@ -509,6 +522,8 @@ class Runner:
                     error = f"{error}; teardown skipped (second interrupt)"
                 else:
                     try:
+                        if "train" in ran or only == "teardown":
+                            self.save_before_teardown()
                         changed += self.run_phase("teardown", cancellable=False)
                         ran.append("teardown")
                     except (PhaseFailed, ResourcesLeft) as exc:
@@ -545,6 +560,33 @@ class Runner:
             cost=cost,
             resources_left=left,
         )
+
+    def save_before_teardown(self) -> None:
+        """OCI with a job bucket: before the host is deleted, make its training save and stop
+        (the ``stop`` entry point), which pushes a final snapshot and verifies it. When the host
+        cannot be reached, report how many iterations the bucket holds and how many are lost."""
+        oci = self.job.spec.target.oci
+        if self.kind != "oci" or oci is None or not oci.storage.enabled:
+            return
+        if self.state.target() is None or not (self.state.path / "storage.par").exists():
+            return  # no host, or no bucket: nothing to save
+        try:
+            self.run_phase("stop", stamp=False, cancellable=False)
+        except PhaseFailed as exc:
+            held = self._held.get("snapshot_iterations", 0)
+            trained = max(self._held.get("model_iterations", 0), held)
+            self._emit(
+                ev.Report(
+                    "teardown",
+                    report="snapshot_unsaved",
+                    data={
+                        "snapshot_iterations": held,
+                        "model_iterations": trained,
+                        "lost_iterations": trained - held,
+                        "why": str(exc),
+                    },
+                )
+            )
 
     def resources_left(self) -> tuple[str, ...]:
         """What an unfinished teardown may have left, and how to remove it."""
@@ -743,6 +785,12 @@ class Runner:
             # upload compares the host's sha256 with these instead of hashing again; fetch checks
             # that the video's manifest names them
             phase_vars["fsoci_input_sha256"] = {str(p): sha for p, sha in self._inputs().values()}
+        if phase == "teardown":
+            # The job bucket goes only once the results are here and verified (and the spec
+            # does not keep it): until then it holds the only copy of the model.
+            oci = self.job.spec.target.oci
+            keep = oci is None or oci.storage.keep
+            phase_vars["fsoci_remove_storage"] = not keep and self.outputs_intact()
         (pdd / "env" / "extravars").write_text(
             json.dumps({**self.extravars(), **phase_vars, **(extra or {})}, indent=2)
         )

@@ -217,12 +217,9 @@ def test_no_snapshot_restores_nothing(ociapi: OciApi, tmp_path: Path) -> None:
 
 
 def _train_module() -> ModuleType:
-    path = HELPER.with_name("fsoci_train.py")
-    spec = importlib.util.spec_from_file_location("fsoci_train", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    from tests.unit.test_train_supervisor import _helper
+
+    return _helper()
 
 
 def _job(api: OciApi, root: Path) -> tuple[ModuleType, object, Path]:
@@ -307,3 +304,22 @@ def test_a_failed_snapshot_is_recorded_and_the_previous_one_stays(
     assert status["iteration"] == 2 and status["failed_iteration"] == 4
     assert "403 NotAllowed" in status["error"]
     assert snapshots.due() == 4  # tried again at the next check
+
+
+def test_stop_pushes_the_final_snapshot_when_the_bucket_is_behind(
+    ociapi: OciApi, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    train, job, config = _job(ociapi, tmp_path)
+    snapshots = train.Snapshotter(job, train.snapshot_store(job))
+    _save(tmp_path, 2, b"w2")
+    snapshots.push(2)
+    _save(tmp_path, 5, b"w5")  # saved, but its snapshot never went up
+    assert train.main(["fsoci_train.py", "stop", str(config), "1"]) == 0
+    report = json.loads(capsys.readouterr().out)["fsoci_stop"]
+    assert report == {
+        "was_running": False,
+        "running": False,
+        "iterations": 5,
+        "snapshot_iterations": 5,
+    }
+    assert snap.restore_snapshot(_store(ociapi), tmp_path / "r")["iteration"] == 5

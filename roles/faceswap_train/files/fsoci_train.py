@@ -526,7 +526,20 @@ def cmd_stop(job: Job, timeout: float) -> int:
     while pid is not None and job.alive_pid() is not None and time.monotonic() < deadline:
         time.sleep(0.5)
     still = job.alive_pid() is not None
-    report = {"was_running": pid is not None, "running": still, "iterations": job.iterations()}
+    report: dict[str, Any] = {
+        "was_running": pid is not None,
+        "running": still,
+        "iterations": job.iterations(),
+    }
+    store = None if still else snapshot_store(job)
+    if store is not None:
+        # The supervisor pushed its final snapshot on the way out; push it here if that failed
+        # (or no supervisor ran since the last save), so the bucket holds the saved model.
+        snapshots = Snapshotter(job, store)
+        final = snapshots.due(settled=False)
+        if final is not None:
+            snapshots.push(final)
+        report["snapshot_iterations"] = snapshots.pushed if snapshots.pushed >= 0 else None
     print(json.dumps({"fsoci_stop": report}, sort_keys=True))
     return 1 if still else 0
 

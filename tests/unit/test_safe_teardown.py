@@ -1,0 +1,105 @@
+"""Before an OCI teardown deletes a host, the runner makes its training save, stop and push a
+final snapshot (the `stop` entry point); an unreachable host is reported with the iterations the
+job bucket holds and the iterations lost. ssh and local targets are left as they are."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from faceswap_oci import events as ev
+from faceswap_oci import spec
+from faceswap_oci.errors import PhaseFailed
+from faceswap_oci.runner import Runner
+from tests.unit.oci_job import write_oci_job
+
+
+def _runner(tmp_path: Path, **oci: Any) -> tuple[Runner, list[ev.Event], list[str]]:
+    job = spec.load_job(write_oci_job(tmp_path, "durable", **oci))
+    seen: list[ev.Event] = []
+    runner = Runner(job, state_root=tmp_path / "state", on_event=seen.append)
+    phases: list[str] = []
+    return runner, seen, phases
+
+
+def _host(runner: Runner) -> None:
+    runner.state.path.mkdir(parents=True, exist_ok=True)
+    (runner.state.path / "target.json").write_text(json.dumps({"host": "203.0.113.9"}))
+    (runner.state.path / "storage.par").write_text("secret\n")
+
+
+def test_a_reachable_host_is_stopped_before_teardown(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runner, _seen, phases = _runner(tmp_path)
+    _host(runner)
+    monkeypatch.setattr(runner, "run_phase", lambda phase, **_kw: phases.append(phase) or 1)
+    runner.save_before_teardown()
+    assert phases == ["stop"]
+
+
+def test_an_unreachable_host_reports_what_is_held_and_lost(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runner, seen, _ = _runner(tmp_path)
+    _host(runner)
+    runner._emit(ev.Progress("train", data={"model_iterations": 9, "snapshot_iterations": 6}))
+
+    def unreachable(phase: str, **_kw: Any) -> int:
+        raise PhaseFailed(phase, "host 203.0.113.9 unreachable")
+
+    monkeypatch.setattr(runner, "run_phase", unreachable)
+    runner.save_before_teardown()
+    (report,) = [e for e in seen if isinstance(e, ev.Report)]
+    assert report.report == "snapshot_unsaved"
+    assert report.data == {
+        "snapshot_iterations": 6,
+        "model_iterations": 9,
+        "lost_iterations": 3,
+        "why": "phase 'stop' failed: host 203.0.113.9 unreachable",
+    }
+
+
+@pytest.mark.parametrize(
+    ("storage", "host"),
+    [({"enabled": False}, True), ({}, False)],
+    ids=["no job bucket", "no host"],
+)
+def test_nothing_to_save(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, storage: dict[str, Any], host: bool
+) -> None:
+    runner, _, phases = _runner(tmp_path, storage=storage)
+    if host:
+        _host(runner)
+    monkeypatch.setattr(runner, "run_phase", lambda phase, **_kw: phases.append(phase) or 1)
+    runner.save_before_teardown()
+    assert phases == []
+
+
+def test_ssh_calls_outlive_a_minute_of_link_down(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The runner's environment reaches the ssh connection plugin as its reconnection retries
+    (the variable name is checked by ansible's own config), and the plugin's backoff (0, 1, 3,
+    7, 15, 30 ... s between attempts, ansible/plugins/connection/ssh.py) plus a 10 s connect
+    time-out per attempt spans more than 60 s."""
+    from ansible import constants
+    from ansible.plugins.loader import connection_loader
+
+    runner, _, _ = _runner(tmp_path)
+    env = runner.envvars()
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    connection_loader.get("ssh", class_only=True)  # loads the plugin's option definitions
+    retries = constants.config.get_config_value(
+        "reconnection_retries", plugin_type="connection", plugin_name="ssh"
+    )
+    assert int(retries) == 8
+    waited = sum(min(30, 2**attempt - 1) for attempt in range(int(retries))) + 10 * (
+        int(retries) + 1
+    )
+    assert waited > 60
+    assert "ServerAliveInterval=10" in env["ANSIBLE_SSH_ARGS"]
