@@ -257,12 +257,15 @@ class Runner:
         self._terminated: list[str] = []  # instances this run's teardown removed
         # What the last training poll said: the model's and the job bucket's iteration counts.
         self._held: dict[str, int] = {}
+        self._instance_state: dict[str, Any] | None = None  # the last `instance_state` report
         self._started = time.time()
 
     # events ------------------------------------------------------------------
     def _emit(self, event: ev.Event) -> None:
         if isinstance(event, ev.Report) and event.report in ("oci_attempts", "oci_teardown"):
             self._track_instances(event)
+        if isinstance(event, ev.Report) and event.report == "instance_state":
+            self._instance_state = event.data
         if isinstance(event, ev.Progress | ev.Report):
             for key in ("model_iterations", "snapshot_iterations"):
                 value = event.data.get(key)
@@ -504,18 +507,36 @@ class Runner:
         error: str | None = None
         left: tuple[str, ...] = ()
         with _cancel_on_signals(self._cancel):
-            try:
-                for phase in todo:
-                    if phase == "teardown" and only != "teardown":
-                        continue  # runs below, as the teardown policy says
-                    ran.append(phase)
-                    changed += self.run_phase(phase, cancellable=phase != "teardown")
-            except Interrupted as exc:
-                status, error = "canceled", str(exc)
-            except PhaseFailed as exc:
-                status, error = "failed", str(exc)
-            except ResourcesLeft as exc:
-                status, error, left = "failed", str(exc), self.resources_left()
+            recoveries = 0
+            while True:
+                try:
+                    for phase in todo:
+                        if phase == "teardown" and only != "teardown":
+                            continue  # runs below, as the teardown policy says
+                        ran.append(phase)
+                        changed += self.run_phase(phase, cancellable=phase != "teardown")
+                except Interrupted as exc:
+                    status, error = "canceled", str(exc)
+                except PhaseFailed as exc:
+                    gone = None if only else self.preempted_instance(exc.phase)
+                    oci = self.job.spec.target.oci
+                    if gone is not None and oci is not None and recoveries < oci.max_recoveries:
+                        recoveries += 1
+                        self._emit(
+                            ev.Preempted(
+                                exc.phase,
+                                instance_id=gone,
+                                recovery=recoveries,
+                                max_recoveries=oci.max_recoveries,
+                                snapshot_iterations=self._held.get("snapshot_iterations"),
+                            )
+                        )
+                        todo = self.plan_phases(from_phase="provision")
+                        continue
+                    status, error = "failed", str(exc)
+                except ResourcesLeft as exc:
+                    status, error, left = "failed", str(exc), self.resources_left()
+                break
             if teardown and self.wants_teardown(status, only) and not left:
                 if self._cancel.hurry:
                     left = self.resources_left()
@@ -560,6 +581,31 @@ class Runner:
             cost=cost,
             resources_left=left,
         )
+
+    def preempted_instance(self, phase: str) -> str | None:
+        """The job's preemptible instance, when a failed phase on it is explained by its
+        preemption: it is no longer among the job's live instances (asked of the OCI API by
+        the ``instance_state`` playbook). Then the host is forgotten (it is gone) and its OCID
+        returned; else None."""
+        oci = self.job.spec.target.oci
+        found = self.state.target() or {}
+        instance = found.get("instance_id")
+        if self.kind != "oci" or oci is None or not oci.preemptible or not instance:
+            return None
+        if phase in ("provision", "teardown"):
+            return None
+        self._instance_state = None
+        try:
+            self.run_phase("instance_state", stamp=False, cancellable=False)
+        except PhaseFailed:
+            return None  # the API did not answer: no evidence of a preemption
+        if self._instance_state is None:
+            return None
+        live = {r.get("id") for r in self._instance_state.get("resources", [])}
+        if instance in live:
+            return None
+        (self.state.path / "target.json").unlink(missing_ok=True)
+        return str(instance)
 
     def save_before_teardown(self) -> None:
         """OCI with a job bucket: before the host is deleted, make its training save and stop

@@ -196,6 +196,13 @@ class OciTarget(_Model):
         12.0, gt=0, le=168, description="Watchdog: the VM powers itself off after this long."
     )
     storage: OciStorage = Field(default_factory=OciStorage)  # type: ignore[arg-type]
+    max_recoveries: Int = Field(
+        3,
+        ge=0,
+        le=20,
+        description="How many times a preempted instance is replaced (provision again, "
+        "restore the latest snapshot, resume) before the job fails.",
+    )
     service_endpoint: str | None = Field(
         None, description="Override the API endpoint (tests against a local OCI API)."
     )

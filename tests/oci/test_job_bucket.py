@@ -137,3 +137,26 @@ def test_sweep_lists_and_teardown_keeps_the_model_unless_told(
     assert gone["storage"] == {"pars": 0, "objects": 1, "bucket": "fsoci-demo"}
     assert ociapi.state.live_tagged("demo") == []
     assert teardown(ociapi, capsys, remove_storage=True)["changed"] is False
+
+
+def test_instance_state_lists_the_live_instance_and_not_a_preempted_one(
+    ociapi: OciApi, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """What the runner asks after a phase failed on a preemptible host
+    (playbooks/instance_state.yml, then oci_job_resources_info once preempted)."""
+    from tests.oci.modules import instance_args, network
+    from tests.oci.playbook import job_vars, run_playbook
+
+    ociapi.state.faults.provision_s = 0.0
+    ociapi.state.faults.terminate_s = 0.0
+    args = instance_args(ociapi, network(ociapi, capsys), preemptible=True)
+    launched = run_module("oci_instance", args, capsys)
+    assert not launched.get("failed"), launched
+    run = run_playbook(
+        "playbooks/instance_state.yml", job_vars(ociapi, "demo", tmp_path / "s"), tmp_path / "r"
+    )
+    assert run.rc == 0, run.stdout[-3000:]
+    assert [r["id"] for r in run.event("instance_state")["resources"]] == [launched["instance_id"]]
+    ociapi.state.preempt(launched["instance_id"])
+    after = run_module("oci_job_resources_info", auth_args(ociapi, job="demo"), capsys)
+    assert launched["instance_id"] not in [r["id"] for r in after["resources"]]

@@ -103,3 +103,72 @@ def test_ssh_calls_outlive_a_minute_of_link_down(
     )
     assert waited > 60
     assert "ServerAliveInterval=10" in env["ANSIBLE_SSH_ARGS"]
+
+
+class _Cloud:
+    """A stand-in for the phases' playbooks: provision hands out a new instance, the train
+    phase fails while the current instance is preempted, instance_state lists what lives."""
+
+    def __init__(self, runner: Runner, preempt: int) -> None:
+        self.runner = runner
+        self.preempt = preempt  # how many train phases die of a preemption
+        self.live: set[str] = set()
+        self.phases: list[str] = []
+        self.launched = 0
+
+    def run_phase(self, phase: str, **_kw: Any) -> int:
+        self.phases.append(phase)
+        path = self.runner.state.path
+        if phase == "provision":
+            self.launched += 1
+            instance = f"ocid1.instance.oc1.eu-frankfurt-1.i{self.launched}"
+            self.live.add(instance)
+            path.mkdir(parents=True, exist_ok=True)
+            (path / "target.json").write_text(json.dumps({"instance_id": instance}))
+        elif phase == "train" and self.preempt > 0:
+            self.preempt -= 1
+            self.live.clear()  # the service reclaimed it
+            self.runner._emit(ev.Progress("train", data={"snapshot_iterations": 4}))
+            raise PhaseFailed("train", "host unreachable")
+        elif phase == "instance_state":
+            resources = [{"kind": "instance", "id": i} for i in sorted(self.live)]
+            self.runner._emit(
+                ev.Report(phase, report="instance_state", data={"resources": resources})
+            )
+        return 0
+
+
+def _cloud(tmp_path: Path, preempt: int, **oci: Any) -> tuple[Runner, _Cloud, list[ev.Event]]:
+    runner, seen, _ = _runner(tmp_path, **oci)
+    cloud = _Cloud(runner, preempt)
+    runner.run_phase = cloud.run_phase  # type: ignore[method-assign]
+    return runner, cloud, seen
+
+
+def test_a_preempted_job_is_provisioned_again_and_finishes(tmp_path: Path) -> None:
+    runner, cloud, seen = _cloud(tmp_path, preempt=2, preemptible=True)
+    result = runner.run()
+    assert result.status == "successful", result.error
+    preempted = [e for e in seen if isinstance(e, ev.Preempted)]
+    assert [(e.instance_id.rsplit(".", 1)[1], e.recovery, e.max_recoveries) for e in preempted] == [
+        ("i1", 1, 3),
+        ("i2", 2, 3),
+    ]
+    assert preempted[0].snapshot_iterations == 4
+    assert cloud.launched == 3
+    assert cloud.phases.count("train") == 3 and cloud.phases[-1] == "teardown"
+
+
+def test_recoveries_stop_at_max_recoveries(tmp_path: Path) -> None:
+    runner, cloud, seen = _cloud(tmp_path, preempt=5, preemptible=True, max_recoveries=1)
+    result = runner.run()
+    assert result.status == "failed"
+    assert [e.recovery for e in seen if isinstance(e, ev.Preempted)] == [1]
+    assert cloud.launched == 2
+
+
+def test_an_on_demand_instance_is_not_taken_for_preempted(tmp_path: Path) -> None:
+    runner, cloud, seen = _cloud(tmp_path, preempt=1)
+    assert runner.run().status == "failed"
+    assert "instance_state" not in cloud.phases
+    assert not [e for e in seen if isinstance(e, ev.Preempted)]
