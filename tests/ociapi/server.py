@@ -154,6 +154,9 @@ class FaultPlan:
     network_delete_s: float = 0.0
     preempt_after_s: float | None = None  # preemptible instances are reclaimed after this
     page_size: int = 100
+    # A link shaped to this many bits per second: request bodies are read and response bodies
+    # written at that pace (benchmarks/snapshot.py: 400 Mbit/s). None: as fast as loopback.
+    bandwidth_bps: float | None = None
     # After an instance is TERMINATED its VNIC can still be referenced for a while: DeleteSubnet
     # answers 409 Conflict "The Subnet ... references the VNIC ..." until it is released. The
     # lag itself is not documented; the 409 is what users of the real service report (e.g.
@@ -552,12 +555,36 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(k, v)
         self.end_headers()
         if self.command != "HEAD":
-            self.wfile.write(payload)
+            self._paced_write(payload)
+
+    def _pace(self, size: int, started: float) -> None:
+        bps = self.server.state.faults.bandwidth_bps
+        if bps:
+            ahead = started + size * 8 / bps - time.monotonic()
+            if ahead > 0:
+                time.sleep(ahead)
+
+    def _paced_read(self, length: int) -> bytes:
+        started, parts, got = time.monotonic(), [], 0
+        while got < length:
+            chunk = self.rfile.read(min(1 << 20, length - got))
+            if not chunk:
+                break
+            parts.append(chunk)
+            got += len(chunk)
+            self._pace(got, started)
+        return b"".join(parts)
+
+    def _paced_write(self, payload: bytes) -> None:
+        started = time.monotonic()
+        for offset in range(0, len(payload), 1 << 20):
+            self.wfile.write(payload[offset : offset + (1 << 20)])
+            self._pace(offset + (1 << 20), started)
 
     def _dispatch(self) -> None:
         st = self.server.state
         length = int(self.headers.get("content-length") or 0)
-        body = self.rfile.read(length) if length else b""
+        body = self._paced_read(length) if length else b""
         client_rid = self.headers.get("opc-request-id") or uuid.uuid4().hex.upper()
         self._request_id = f"{client_rid}/{uuid.uuid4().hex.upper()}"
         url = urlsplit(self.path)
