@@ -330,7 +330,7 @@ def test_existing_subnet_is_reused(api: OciApi, tmp_path: Path, sshd_port: int) 
     ).data
     run = provision(api, tmp_path, sshd_port, name="vm", subnet=subnet.id)
     assert run.rc == 0, run.stdout[-4000:]
-    assert sorted(r["kind"] for r in api.state.live_tagged("vm")) == ["instance"]
+    assert sorted(r["kind"] for r in api.state.live_tagged("vm")) == ["bucket", "instance"]
     assert teardown(api, tmp_path, name="vm").rc == 0
     assert api.state.live_tagged() == []
     assert vn.get_subnet(subnet.id).data.lifecycle_state == "AVAILABLE"

@@ -83,6 +83,7 @@ def test_run_provision_reports_attempts_and_second_run_creates_nothing(
         attempts = reports["oci_attempts"]["attempts"]
         assert [a["result"] for a in attempts][-1] == "launched"
         assert sorted(r["kind"] for r in ociapi.state.live_tagged("wrap")) == [
+            "bucket",
             "instance",
             "internet_gateway",
             "route_table",

@@ -296,3 +296,40 @@ def test_a_long_poll_answers_as_soon_as_the_training_ends(
     finally:
         fake.kill()
         fake.wait()
+
+
+def _core() -> ModuleType:
+    path = HELPER.with_name("fsoci_train_core.py")
+    spec = importlib.util.spec_from_file_location("fsoci_train_core", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize(
+    ("cfg", "iters", "started_ago", "averages", "expected"),
+    [
+        ({"iterations": 10}, 10, 0, [], "iterations"),
+        ({"iterations": 10}, 9, 0, [], None),
+        ({"hours": 1}, 0, 3600, [], "hours"),
+        ({"hours": 1}, 0, 3599, [], None),
+        ({"plateau_saves": 2}, 0, 0, [1.0, 0.5, 0.6, 0.7], "plateau"),
+        ({"plateau_saves": 2}, 0, 0, [1.0, 0.5, 0.6, 0.4], None),
+        ({"iterations": 10, "hours": 1}, 3, 7200, [], "hours"),
+        ({}, 10**6, 10**6, [9.0, 9.0, 9.0], None),
+    ],
+)
+def test_stop_criterion_is_pure(
+    cfg: dict[str, Any], iters: int, started_ago: float, averages: list[float], expected: str | None
+) -> None:
+    now = 1_000_000.0
+    read: list[bool] = []
+
+    def lazily() -> list[float]:
+        read.append(True)
+        return averages
+
+    got = _core().stop_criterion(cfg, iters, now - started_ago, now, lazily)
+    assert got == expected
+    assert read == ([True] if cfg.get("plateau_saves") else [])  # the log is read only for it

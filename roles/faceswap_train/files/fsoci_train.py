@@ -50,7 +50,6 @@ import functools
 import importlib.util
 import json
 import os
-import re
 import shutil
 import signal
 import subprocess
@@ -60,9 +59,19 @@ import time
 from pathlib import Path
 from typing import Any
 
-_NUM = r"([-+0-9.eE]+|nan|inf)"
-LOSS_RE = re.compile(rf"\[(\d\d):(\d\d):(\d\d)\] \[#(\d+)\] Loss A: {_NUM}, Loss B: {_NUM}")
-SAVE_RE = re.compile(r"Average total loss since last save: ([-+0-9.eE]+)")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from fsoci_train_core import (
+    LOSS_RE,
+    model_differences,
+    plateau_reached,
+    stop_criterion,
+    use_distributed,
+)
+from fsoci_train_core import parse_progress as _progress
+from fsoci_train_core import save_averages as _saves
+
+__all__ = ["model_differences", "plateau_reached", "use_distributed"]
+
 TAIL_BYTES = 256 * 1024
 
 
@@ -121,18 +130,6 @@ def _read_json(path: Path) -> dict[str, Any] | None:
     except (OSError, ValueError):
         return None
     return data if isinstance(data, dict) else None
-
-
-def use_distributed(mode: object, gpu_count: int, exclude: list[int]) -> bool:
-    """Whether Faceswap trains with -d/--distributed (lib/cli/args_train.py at the pinned
-    commit: nvidia/rocm backends only): ``auto`` when more than one GPU is left after the
-    excluded ones, else as the spec says (true/false)."""
-    left = len(set(range(gpu_count)) - {int(i) for i in exclude})
-    if isinstance(mode, str) and mode.lower() in ("true", "false"):
-        mode = mode.lower() == "true"
-    if mode == "auto":
-        return left > 1
-    return bool(mode) and left > 0
 
 
 def build_command(job: Job) -> list[str]:
@@ -355,41 +352,6 @@ def _tail(path: Path) -> str:
         return ""
 
 
-def _progress(text: str) -> dict[str, Any]:
-    matches = list(LOSS_RE.finditer(text))
-    info: dict[str, Any] = {"iteration": None, "loss_a": None, "loss_b": None, "it_per_s": None}
-    if not matches:
-        return info
-    last = matches[-1]
-    info["iteration"] = int(last.group(4))
-    info["loss_a"] = float(last.group(5))
-    info["loss_b"] = float(last.group(6))
-    # Rate over the lines of the latest session in the tail (timestamps have 1 s resolution).
-    session = [m for m in matches if text.rfind("[fsoci]", 0, m.start()) == text.rfind("[fsoci]")]
-    first = session[0] if session else last
-
-    def secs(m: re.Match[str]) -> int:
-        return int(m.group(1)) * 3600 + int(m.group(2)) * 60 + int(m.group(3))
-
-    elapsed = (secs(last) - secs(first)) % 86400
-    done = int(last.group(4)) - int(first.group(4))
-    if elapsed > 0 and done > 0:
-        info["it_per_s"] = round(done / elapsed, 4)
-    return info
-
-
-def _saves(text: str) -> list[float]:
-    return [float(m.group(1)) for m in SAVE_RE.finditer(text)]
-
-
-def plateau_reached(averages: list[float], saves: int) -> bool:
-    """True when the last ``saves`` save averages brought no new lowest average loss."""
-    if saves <= 0 or len(averages) <= saves:
-        return False
-    best_before = min(averages[:-saves])
-    return min(averages[-saves:]) >= best_before
-
-
 def _copy_preview(job: Job) -> None:
     """Copy Faceswap's preview (one file per Faceswap checkout) once this session wrote it."""
     try:
@@ -417,18 +379,10 @@ def _request_stop(job: Job, pid: int, reason: str) -> None:
 
 def criterion_met(job: Job, state_iters: int) -> str | None:
     """The stop criterion the job's training has met, if any (iterations, hours, plateau)."""
-    cfg = job.cfg
-    target = int(cfg.get("iterations") or 0)
-    hours = float(cfg.get("hours") or 0)
-    plateau = int(cfg.get("plateau_saves") or 0)
     started = (_read_json(job.startfile) or {}).get("started")
-    if target > 0 and state_iters >= target:
-        return "iterations"
-    if hours > 0 and started is not None and time.time() - float(started) >= hours * 3600:
-        return "hours"
-    if plateau > 0 and plateau_reached(_saves(_tail(job.out)), plateau):
-        return "plateau"
-    return None
+    return stop_criterion(
+        job.cfg, state_iters, started, time.time(), lambda: _saves(_tail(job.out))
+    )
 
 
 def poll_once(job: Job) -> dict[str, Any]:
@@ -554,14 +508,6 @@ TRAINING_LOGS = (
     "train.session.json",
     "preview.png",
 )
-
-
-def model_differences(have: dict[str, Any] | None, want: dict[str, Any]) -> list[str]:
-    """The parts of ``made_from`` in which the model on disk differs from what is wanted."""
-    if have is None:
-        return ["unknown (the model records nothing)"]
-    old, new = have.get("made_from") or {}, want.get("made_from") or {}
-    return sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k)) or ["key"]
 
 
 def cmd_prepare(job: Job, timeout: float) -> int:
