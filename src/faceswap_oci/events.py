@@ -114,6 +114,7 @@ class Preempted(Event):
     recovery: int
     max_recoveries: int
     snapshot_iterations: int | None = None
+    usd: float | None = None  # the preempted instance's list-price cost, billed by this run
 
 
 @dataclass(frozen=True)

@@ -529,6 +529,7 @@ class Runner:
                                 recovery=recoveries,
                                 max_recoveries=oci.max_recoveries,
                                 snapshot_iterations=self._held.get("snapshot_iterations"),
+                                usd=self._bill_preempted(gone),
                             )
                         )
                         todo = self.plan_phases(from_phase="provision")
@@ -606,6 +607,23 @@ class Runner:
             return None
         (self.state.path / "target.json").unlink(missing_ok=True)
         return str(instance)
+
+    def _bill_preempted(self, instance: str) -> float | None:
+        """Mark the preempted instance terminated now in the cost ledger (this run bills it)
+        and return its list-price cost; None when the ledger never saw it."""
+        from faceswap_oci import cost
+
+        ledger = cost.Ledger.load(self.state.path)
+        record = ledger.instances.get(instance)
+        if record is None or not record.get("shape") or not record.get("time_created"):
+            return None
+        record["time_terminated"] = dt.datetime.now(dt.UTC).isoformat()
+        ledger.save()
+        self._terminated.append(instance)
+        try:
+            return cost.bill_instance(record).total_usd
+        except cost.UnknownShapePrice:
+            return None
 
     def save_before_teardown(self) -> None:
         """OCI with a job bucket: before the host is deleted, make its training save and stop

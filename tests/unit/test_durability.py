@@ -123,6 +123,20 @@ class _Cloud:
             self.launched += 1
             instance = f"ocid1.instance.oc1.eu-frankfurt-1.i{self.launched}"
             self.live.add(instance)
+            self.runner._emit(
+                ev.Report(
+                    phase,
+                    report="oci_attempts",
+                    data={
+                        "instance_id": instance,
+                        "shape": "VM.GPU.A10.1",
+                        "preemptible": True,
+                        "boot_volume_gb": 200,
+                        "time_created": "2026-01-01T10:00:00+00:00",
+                        "attempts": [],
+                    },
+                )
+            )
             path.mkdir(parents=True, exist_ok=True)
             (path / "target.json").write_text(json.dumps({"instance_id": instance}))
         elif phase == "train" and self.preempt > 0:
@@ -155,6 +169,11 @@ def test_a_preempted_job_is_provisioned_again_and_finishes(tmp_path: Path) -> No
         ("i2", 2, 3),
     ]
     assert preempted[0].snapshot_iterations == 4
+    # Each recovery is priced: the preempted instance is billed by this run, as terminated.
+    assert all(e.usd is not None and e.usd > 0 for e in preempted)
+    assert result.cost is not None
+    billed = {i["instance_id"].rsplit(".", 1)[1] for i in result.cost["instances"]}
+    assert {"i1", "i2"} <= billed
     assert cloud.launched == 3
     assert cloud.phases.count("train") == 3 and cloud.phases[-1] == "teardown"
 
