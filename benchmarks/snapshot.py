@@ -19,8 +19,6 @@ and Faceswap's training speed with snapshots on against off.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import importlib.util
 import os
 import statistics
 import sys
@@ -33,56 +31,24 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "src")]
 
-import oci  # noqa: E402
-
-from tests.ociapi.fixtures import COMPARTMENT, REGION, TENANCY, write_test_config  # noqa: E402
-from tests.ociapi.server import OciApiServer, OciApiState  # noqa: E402
+from tests.ociapi.fixtures import job_bucket_par, start_ociapi, write_test_config  # noqa: E402
+from tests.ociapi.server import OciApiServer  # noqa: E402
 
 PREFIX = "jobs/bench/"
 
 
 def _snapshot_module() -> ModuleType:
-    path = ROOT / "roles/faceswap_train/files/fsoci_snapshot.py"
-    spec = importlib.util.spec_from_file_location("fsoci_snapshot", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    from tests.unit.test_train_supervisor import load_helper
+
+    return load_helper("fsoci_snapshot.py")
 
 
 def start_double(work: Path, mbit: float) -> tuple[OciApiServer, str]:
     """The double with its link shaped to ``mbit``; (server, the PAR URL on the job prefix)."""
-    cfg = write_test_config(work / "oci")
-    state = OciApiState(
-        tenancy=TENANCY,
-        key_id=cfg.key_id,
-        public_key=cfg.public_key,
-        compartments=[COMPARTMENT],
-        region=REGION,
-    )
-    server = OciApiServer(state).start()
-    client = oci.object_storage.ObjectStorageClient(
-        oci.config.from_file(str(cfg.config_file)), service_endpoint=server.url
-    )
-    ns = client.get_namespace().data
-    client.create_bucket(
-        ns,
-        oci.object_storage.models.CreateBucketDetails(
-            name="fsoci-bench", compartment_id=COMPARTMENT
-        ),
-    )
-    par = client.create_preauthenticated_request(
-        ns,
-        "fsoci-bench",
-        oci.object_storage.models.CreatePreauthenticatedRequestDetails(
-            name="fsoci-bench",
-            object_name=PREFIX,
-            access_type="AnyObjectReadWrite",
-            time_expires=dt.datetime.now(dt.UTC) + dt.timedelta(hours=2),
-        ),
-    ).data
-    state.faults.bandwidth_bps = mbit * 1e6
-    return server, server.url + par.access_uri
+    api = start_ociapi(write_test_config(work / "oci"))
+    url = job_bucket_par(api, "fsoci-bench", PREFIX, hours=2)
+    api.state.faults.bandwidth_bps = mbit * 1e6
+    return api.server, url
 
 
 def push_and_restore(work: Path, mb: int, mbit: float) -> dict[str, Any]:

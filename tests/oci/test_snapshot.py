@@ -3,55 +3,29 @@ local OCI API's Object Storage: complete-or-invisible, verified, resumable, retr
 
 from __future__ import annotations
 
-import datetime as dt
-import importlib.util
 import json
 import os
 from pathlib import Path
 from types import ModuleType
 
-import oci
 import pytest
 
-from tests.ociapi.fixtures import OciApi
+from tests.ociapi.fixtures import OciApi, job_bucket_par
+from tests.unit.test_train_supervisor import load_helper
 
 HELPER = Path(__file__).resolve().parents[2] / "roles/faceswap_train/files/fsoci_snapshot.py"
 PREFIX = "jobs/demo/"
 
 
 def _snapshot() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("fsoci_snapshot", HELPER)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_helper("fsoci_snapshot.py")
 
 
 snap = _snapshot()
 
 
 def _store(api: OciApi) -> object:
-    config = oci.config.from_file(str(api.cfg.config_file))
-    client = oci.object_storage.ObjectStorageClient(config, service_endpoint=api.url)
-    ns = client.get_namespace().data
-    if "fsoci-demo" not in api.state.object_storage.buckets:
-        client.create_bucket(
-            ns,
-            oci.object_storage.models.CreateBucketDetails(
-                name="fsoci-demo", compartment_id=api.cfg.compartment
-            ),
-        )
-    par = client.create_preauthenticated_request(
-        ns,
-        "fsoci-demo",
-        oci.object_storage.models.CreatePreauthenticatedRequestDetails(
-            name="fsoci-demo",
-            object_name=PREFIX,
-            access_type="AnyObjectReadWrite",
-            time_expires=dt.datetime.now(dt.UTC) + dt.timedelta(hours=1),
-        ),
-    ).data
-    return snap.ParStore(api.url + par.access_uri, PREFIX, sleep=lambda _s: None)
+    return snap.ParStore(job_bucket_par(api, "fsoci-demo", PREFIX), PREFIX, sleep=lambda _s: None)
 
 
 def _model(root: Path, iteration: int, size: int = 1000) -> Path:
@@ -217,9 +191,7 @@ def test_no_snapshot_restores_nothing(ociapi: OciApi, tmp_path: Path) -> None:
 
 
 def _train_module() -> ModuleType:
-    from tests.unit.test_train_supervisor import _helper
-
-    return _helper()
+    return load_helper("fsoci_train.py")
 
 
 def _job(api: OciApi, root: Path) -> tuple[ModuleType, object, Path]:

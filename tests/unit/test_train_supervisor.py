@@ -18,12 +18,19 @@ import pytest
 HELPER = Path(__file__).resolve().parents[2] / "roles/faceswap_train/files/fsoci_train.py"
 
 
-def _helper() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("fsoci_train", HELPER)
+def load_helper(name: str) -> ModuleType:
+    """A fresh copy of one of the training role's host-side files (``roles/faceswap_train/
+    files/<name>``), loaded as a module."""
+    path = HELPER.with_name(name)
+    spec = importlib.util.spec_from_file_location(path.stem, path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def _helper() -> ModuleType:
+    return load_helper("fsoci_train.py")
 
 
 def _config(job: Path, made_from: dict[str, Any]) -> Path:
@@ -299,12 +306,7 @@ def test_a_long_poll_answers_as_soon_as_the_training_ends(
 
 
 def _core() -> ModuleType:
-    path = HELPER.with_name("fsoci_train_core.py")
-    spec = importlib.util.spec_from_file_location("fsoci_train_core", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_helper("fsoci_train_core.py")
 
 
 @pytest.mark.parametrize(
