@@ -10,13 +10,13 @@ module: oci_job_bucket
 short_description: The job bucket in OCI Object Storage and the VM's pre-authenticated request
 version_added: 0.1.0
 description:
-  - With O(state=present), makes sure the job has somewhere durable for its model: its own
-    private bucket C(fsoci-<job>), tagged C(faceswap-oci-job=<job>) like every other job
+  - With O(state=present), makes sure the job has somewhere durable for its model, either its
+    own private bucket C(fsoci-<job>), tagged C(faceswap-oci-job=<job>) like every other job
     resource, or the job's prefix C(jobs/<job>/) in the bucket named by O(bucket), which must
     exist and of which nothing else is touched.
   - It then creates a pre-authenticated request (PAR) with read and write access to objects
     under that prefix, expiring O(max_hours) plus two hours from now, and writes its URL to
-    O(par_file) (mode 0600). The URL is a credential: it is never returned, logged or put in an
+    O(par_file) (mode 0600). The URL is a credential, never returned, logged or put in an
     event. A PAR that O(par_file) already holds is kept.
   - With O(state=absent), deletes the job's PARs, and unless O(keep), every object and
     uncommitted upload under the prefix and, when the job owns it, the bucket.

@@ -16,7 +16,7 @@ description:
     gateways, VCNs. The service answers 409 Conflict when that order is not kept.
   - Resources already gone are reported, not errors, so a teardown after a partial failure, a
     Ctrl-C, a lost state directory or a previous teardown always converges to nothing left.
-  - Then the job's storage (M(faceswap_oci.core.oci_job_bucket)): its pre-authenticated
+  - Then the job's storage (see M(faceswap_oci.core.oci_job_bucket)), its pre-authenticated
     requests always (they are credentials), its objects and bucket only with
     O(remove_storage), which the runner sets once the results were fetched and verified and
     the spec does not say C(storage.keep), or when the job's prefix holds nothing. Without it
