@@ -14,7 +14,9 @@ Layout under the job's prefix (``jobs/<job>/``):
 - ``latest.json``: the pointer: the latest complete snapshot, its iteration and the manifest's
   sha256. Written last, so a half-uploaded snapshot never becomes "latest", and never moved to
   an older iteration;
-- ``faces/...`` and ``faces/complete.json``: the extracted faces and alignments, once.
+- ``faces/...`` and ``faces/complete.json``: the extracted faces, Faceswap's alignments file
+  of each side and the extract phase's markers (``extract_outputs``), once. A new host restores
+  them before its extract phase (``faces-restore``), whose markers then match and skip it.
 
 Files above ``multipart_threshold`` go up as multipart uploads through the PAR
 (docs.oracle.com/iaas/Content/Object/Tasks/usingpreauthenticatedrequests.htm, uploading large
@@ -368,8 +370,11 @@ def restore_faces(store: ParStore, folders: dict[str, Path]) -> int | None:
     done = store.get_json(FACES_DONE)
     if done is None:
         return None
+    count = 0
     for key, sha in sorted(done["files"].items()):
         label, rel = key.split("/", 1)
+        if label not in folders:
+            continue  # e.g. the markers, when only the face folders are asked for
         data = store.get_bytes(f"faces/{key}")
         if data is None or hashlib.sha256(data).hexdigest() != sha:
             raise SnapshotError(f"faces/{key} is missing or corrupt")
@@ -377,7 +382,53 @@ def restore_faces(store: ParStore, folders: dict[str, Path]) -> int | None:
         out = root / rel if root.suffix == "" else root
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_bytes(data)
-    return len(done["files"])
+        count += 1
+    return count
+
+
+def extract_outputs(job_dir: Path, media: dict[str, str]) -> dict[str, Path]:
+    """What the extract phase made for each side (label -> path): the face folder, Faceswap's
+    alignments file beside the media (``<stem>_alignments.fsa``) and the phase's marker
+    (``logs/extract_<side>.done``, keyed by what the faces were made from; docs/contracts.md,
+    "Host-side markers"). The same labels on upload and restore."""
+    out: dict[str, Path] = {}
+    for side, path in sorted(media.items()):
+        src = Path(path)
+        out[side] = job_dir / f"faces_{side}"
+        out[f"alignments_{side}"] = src.with_name(f"{src.stem}_alignments.fsa")
+        out[f"marker_{side}"] = job_dir / "logs" / f"extract_{side}.done"
+    return out
+
+
+def extract_outputs_from_markers(job_dir: Path, sides: Iterable[str]) -> dict[str, Path]:
+    """``extract_outputs`` of the sides whose marker names its media (the training supervisor
+    does not know the media paths; the marker does); only the face folder otherwise."""
+    media: dict[str, str] = {}
+    out: dict[str, Path] = {}
+    for side in sides:
+        marker = _read_json(job_dir / "logs" / f"extract_{side}.done") or {}
+        path = ((marker.get("made_from") or {}).get("media") or {}).get("path")
+        if isinstance(path, str) and path:
+            media[side] = path
+        else:
+            out[side] = job_dir / f"faces_{side}"
+    out.update(extract_outputs(job_dir, media))
+    return out
+
+
+def restore_extract(store: ParStore, job_dir: Path, media: dict[str, str]) -> dict[str, Any]:
+    """On a fresh host (no face and no marker of any side), bring the extract phase's outputs
+    back from the bucket, so its markers match and it skips. A host that holds any of them keeps
+    them: its markers decide."""
+    outputs = extract_outputs(job_dir, media)
+    for label, path in outputs.items():
+        held = (path.is_dir() and any(path.iterdir())) if label in media else path.exists()
+        if held:
+            return {"restored": False, "why": f"{path} exists"}
+    files = restore_faces(store, outputs)
+    if files is None:
+        return {"restored": False, "why": "no faces in the job bucket"}
+    return {"restored": files > 0, "files": files}
 
 
 def stage(model_dir: Path, extra: Iterable[Path], staging: Path) -> Path:
@@ -398,12 +449,20 @@ def read_par_url(path: str) -> str:
 
 
 def main(argv: list[str]) -> int:
-    usage = "push PAR_FILE PREFIX FOLDER ITERATION | restore PAR_FILE PREFIX DEST"
-    if len(argv) < 5 or argv[1] not in ("push", "restore"):
+    usage = (
+        "push PAR_FILE PREFIX FOLDER ITERATION | restore PAR_FILE PREFIX DEST"
+        " | faces-restore PAR_FILE PREFIX JOB_DIR SIDE=MEDIA..."
+    )
+    if len(argv) < 5 or argv[1] not in ("push", "restore", "faces-restore"):
         print(f"usage: {argv[0]} {usage}", file=sys.stderr)
         return 2
     store = ParStore(read_par_url(argv[2]), argv[3])
     try:
+        if argv[1] == "faces-restore":
+            media = dict(arg.split("=", 1) for arg in argv[5:] if "=" in arg)
+            report = restore_extract(store, Path(argv[4]), media)
+            print(json.dumps({"fsoci_faces_restore": report}, sort_keys=True))
+            return 0
         if argv[1] == "push" and len(argv) == 6:
             folder = Path(argv[4])
             out = push_snapshot(store, folder, int(argv[5]), folder.parent / ".fsoci-journal")

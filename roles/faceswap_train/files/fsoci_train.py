@@ -245,8 +245,12 @@ class Snapshotter:
             k: Path(v) for k, v in (self.job.cfg.get("snapshot") or {}).get("faces", {}).items()
         }
         if folders:
+            # With each side's alignments file and extract marker, so that a new host's extract
+            # phase restores them and skips (fsoci_snapshot.restore_extract).
+            outputs = self.helper.extract_outputs_from_markers(self.job.job_dir, folders)
+            outputs.update(folders)
             with contextlib.suppress(self.helper.SnapshotError, OSError):
-                self.helper.push_faces(self.store, folders, self.journal)
+                self.helper.push_faces(self.store, outputs, self.journal)
 
     def loop(self, stop: threading.Event, interval: float = 2.0) -> None:
         self.push_faces()
