@@ -295,3 +295,34 @@ def test_stop_pushes_the_final_snapshot_when_the_bucket_is_behind(
         "snapshot_iterations": 5,
     }
     assert snap.restore_snapshot(_store(ociapi), tmp_path / "r")["iteration"] == 5
+
+
+def test_extract_outputs_come_back_only_on_a_fresh_host(ociapi: OciApi, tmp_path: Path) -> None:
+    store = _store(ociapi)
+    media = {"a": str(tmp_path / "job" / "inputs" / "a" / "a.mp4")}
+    assert snap.restore_extract(store, tmp_path / "job", media) == {
+        "restored": False,
+        "why": "no faces in the job bucket",
+    }
+    made = snap.extract_outputs(tmp_path / "job", media)
+    made["a"].mkdir(parents=True)
+    (made["a"] / "a_0.png").write_bytes(b"face")
+    made["alignments_a"].parent.mkdir(parents=True)
+    made["alignments_a"].write_bytes(b"fsa")
+    made["marker_a"].parent.mkdir(parents=True)
+    made["marker_a"].write_text(
+        json.dumps({"key": "k", "made_from": {"media": {"path": media["a"]}}})
+    )
+    # The supervisor finds the alignments file through the marker (it does not know the media).
+    assert snap.extract_outputs_from_markers(tmp_path / "job", ["a"]) == made
+    assert snap.push_faces(store, made, tmp_path / "j") is True
+    # A host that holds its own marker keeps it (the extract phase's marker decides).
+    assert snap.restore_extract(store, tmp_path / "job", media)["restored"] is False
+    assert made["alignments_a"].read_bytes() == b"fsa"
+    # A fresh host: everything comes back, each to its place on that host.
+    media2 = {"a": str(tmp_path / "new" / "inputs" / "a" / "a.mp4")}
+    assert snap.restore_extract(store, tmp_path / "new", media2) == {"restored": True, "files": 3}
+    fresh = snap.extract_outputs(tmp_path / "new", media2)
+    assert fresh["alignments_a"].read_bytes() == b"fsa"
+    assert (fresh["a"] / "a_0.png").read_bytes() == b"face"
+    assert json.loads(fresh["marker_a"].read_text())["key"] == "k"
