@@ -144,6 +144,10 @@ ENV_ALLOWED = frozenset(
 )  # fmt: skip
 ENV_ALLOWED_PREFIXES = ("ANSIBLE_", "FSOCI_", "LC_")
 SSH_RETRIES = 8
+# How many times a train phase that gave up on an unreachable host (its `train_unreachable`
+# report, after faceswap_train_unreachable_polls polls in a row) is run again while the OCI API
+# still lists the instance as live: the training on it goes on, and the phase follows it again.
+UNREACHABLE_REJOINS = 2
 """What of this process's environment reaches ansible-runner (and so its artifacts' ``command``
 file): the names above and these prefixes, nothing else (docs/contracts.md, Environment)."""
 
@@ -258,6 +262,7 @@ class Runner:
         # What the last training poll said: the model's and the job bucket's iteration counts.
         self._held: dict[str, int] = {}
         self._instance_state: dict[str, Any] | None = None  # the last `instance_state` report
+        self._unreachable = False  # the train phase gave up on an unreachable host
         self._started = time.time()
 
     # events ------------------------------------------------------------------
@@ -266,6 +271,8 @@ class Runner:
             self._track_instances(event)
         if isinstance(event, ev.Report) and event.report == "instance_state":
             self._instance_state = event.data
+        if isinstance(event, ev.Report) and event.report == "train_unreachable":
+            self._unreachable = True
         if isinstance(event, ev.Progress | ev.Report):
             for key in ("model_iterations", "snapshot_iterations"):
                 value = event.data.get(key)
@@ -507,7 +514,7 @@ class Runner:
         error: str | None = None
         left: tuple[str, ...] = ()
         with _cancel_on_signals(self._cancel):
-            recoveries = 0
+            recoveries = rejoins = 0
             while True:
                 try:
                     for phase in todo:
@@ -533,6 +540,28 @@ class Runner:
                             )
                         )
                         todo = self.plan_phases(from_phase="provision")
+                        continue
+                    unreachable, self._unreachable = self._unreachable, False
+                    if (
+                        unreachable
+                        and exc.phase == "train"
+                        and not only
+                        and rejoins < UNREACHABLE_REJOINS
+                        and self.instance_live() is True
+                    ):
+                        rejoins += 1
+                        self._emit(
+                            ev.Report(
+                                exc.phase,
+                                report="host_unreachable",
+                                data={
+                                    "instance_state": "live",
+                                    "rejoin": rejoins,
+                                    "max_rejoins": UNREACHABLE_REJOINS,
+                                },
+                            )
+                        )
+                        todo = self.plan_phases(from_phase="train")
                         continue
                     status, error = "failed", str(exc)
                 except ResourcesLeft as exc:
@@ -595,18 +624,25 @@ class Runner:
             return None
         if phase in ("provision", "teardown"):
             return None
+        if self.instance_live() is not False:
+            return None  # live, or the API did not answer: no evidence of a preemption
+        (self.state.path / "target.json").unlink(missing_ok=True)
+        return str(instance)
+
+    def instance_live(self) -> bool | None:
+        """Whether the OCI API lists the job's instance among its live resources (the
+        ``instance_state`` playbook); None when there is none or the API did not answer."""
+        instance = (self.state.target() or {}).get("instance_id")
+        if self.kind != "oci" or not instance:
+            return None
         self._instance_state = None
         try:
             self.run_phase("instance_state", stamp=False, cancellable=False)
         except PhaseFailed:
-            return None  # the API did not answer: no evidence of a preemption
+            return None
         if self._instance_state is None:
             return None
-        live = {r.get("id") for r in self._instance_state.get("resources", [])}
-        if instance in live:
-            return None
-        (self.state.path / "target.json").unlink(missing_ok=True)
-        return str(instance)
+        return instance in {r.get("id") for r in self._instance_state.get("resources", [])}
 
     def _bill_preempted(self, instance: str) -> float | None:
         """Mark the preempted instance terminated now in the cost ledger (this run bills it)

@@ -109,9 +109,10 @@ class _Cloud:
     """A stand-in for the phases' playbooks: provision hands out a new instance, the train
     phase fails while the current instance is preempted, instance_state lists what lives."""
 
-    def __init__(self, runner: Runner, preempt: int) -> None:
+    def __init__(self, runner: Runner, preempt: int, unreachable: int = 0) -> None:
         self.runner = runner
         self.preempt = preempt  # how many train phases die of a preemption
+        self.unreachable = unreachable  # how many give up on a live but unreachable host
         self.live: set[str] = set()
         self.phases: list[str] = []
         self.launched = 0
@@ -144,6 +145,11 @@ class _Cloud:
             self.live.clear()  # the service reclaimed it
             self.runner._emit(ev.Progress("train", data={"snapshot_iterations": 4}))
             raise PhaseFailed("train", "host unreachable")
+        elif phase == "train" and self.unreachable > 0:
+            self.unreachable -= 1
+            # What roles/faceswap_train/tasks/poll.yml reports before it fails the phase.
+            self.runner._emit(ev.Report("train", report="train_unreachable", data={"polls": 5}))
+            raise PhaseFailed("train", "The host was unreachable for 5 training polls in a row")
         elif phase == "instance_state":
             resources = [{"kind": "instance", "id": i} for i in sorted(self.live)]
             self.runner._emit(
@@ -152,9 +158,11 @@ class _Cloud:
         return 0
 
 
-def _cloud(tmp_path: Path, preempt: int, **oci: Any) -> tuple[Runner, _Cloud, list[ev.Event]]:
+def _cloud(
+    tmp_path: Path, preempt: int, unreachable: int = 0, **oci: Any
+) -> tuple[Runner, _Cloud, list[ev.Event]]:
     runner, seen, _ = _runner(tmp_path, **oci)
-    cloud = _Cloud(runner, preempt)
+    cloud = _Cloud(runner, preempt, unreachable)
     runner.run_phase = cloud.run_phase  # type: ignore[method-assign]
     return runner, cloud, seen
 
@@ -191,3 +199,43 @@ def test_an_on_demand_instance_is_not_taken_for_preempted(tmp_path: Path) -> Non
     assert runner.run().status == "failed"
     assert "instance_state" not in cloud.phases
     assert not [e for e in seen if isinstance(e, ev.Preempted)]
+
+
+@pytest.mark.parametrize("preemptible", [True, False])
+def test_a_live_but_unreachable_host_is_followed_again(tmp_path: Path, preemptible: bool) -> None:
+    runner, cloud, seen = _cloud(tmp_path, preempt=0, unreachable=2, preemptible=preemptible)
+    result = runner.run()
+    assert result.status == "successful", result.error
+    rejoins = [e.data for e in seen if isinstance(e, ev.Report) and e.report == "host_unreachable"]
+    assert [(d["rejoin"], d["max_rejoins"], d["instance_state"]) for d in rejoins] == [
+        (1, 2, "live"),
+        (2, 2, "live"),
+    ]
+    # The API was asked each time; the same instance, no new one, no Preempted.
+    assert cloud.phases.count("instance_state") >= 2
+    assert cloud.launched == 1 and cloud.phases.count("train") == 3
+    assert not [e for e in seen if isinstance(e, ev.Preempted)]
+
+
+def test_an_unreachable_host_is_given_up_after_the_bound(tmp_path: Path) -> None:
+    runner, cloud, _ = _cloud(tmp_path, preempt=0, unreachable=3)
+    result = runner.run()
+    assert result.status == "failed"
+    assert result.error is not None and "unreachable for 5 training polls" in result.error
+    assert cloud.phases.count("train") == 3  # the first try and two rejoins
+
+
+def test_an_unreachable_host_whose_instance_is_gone_is_not_waited_for(tmp_path: Path) -> None:
+    runner, cloud, seen = _cloud(tmp_path, preempt=0, unreachable=1)
+    original = cloud.run_phase
+
+    def gone(phase: str, **kw: Any) -> int:
+        if phase == "instance_state":
+            cloud.live.clear()  # an on-demand instance that the API no longer lists
+        return original(phase, **kw)
+
+    runner.run_phase = gone  # type: ignore[method-assign]
+    result = runner.run()
+    assert result.status == "failed"
+    assert cloud.phases.count("train") == 1
+    assert not [e for e in seen if isinstance(e, ev.Report) and e.report == "host_unreachable"]
