@@ -350,17 +350,21 @@ def restore_snapshot(store: ParStore, dest: Path) -> dict[str, Any] | None:
 
 
 def push_faces(store: ParStore, folders: dict[str, Path], journal_dir: Path) -> bool:
-    """Upload the faces and alignments once; False when they were up already."""
-    if store.get_json(FACES_DONE) is not None:
-        return False
-    listing = {}
+    """Upload the faces and alignments once; False when the bucket holds these already. Faces
+    extracted again (changed media) replace the bucket's, so a later host restores the faces
+    the training used."""
+    found = []
     for label, root in folders.items():
         for path, rel in _files(root) if root.is_dir() else [(root, root.name)]:
-            digests = file_digests(path)
-            name = f"faces/{label}/{rel}"
-            journal = journal_dir / f"upload-{hashlib.sha256(name.encode()).hexdigest()[:16]}.json"
-            store.put_file(name, path, digests, journal)
-            listing[f"{label}/{rel}"] = digests["sha256"]
+            found.append((f"{label}/{rel}", path, file_digests(path)))
+    listing = {key: digests["sha256"] for key, _path, digests in found}
+    done = store.get_json(FACES_DONE)
+    if done is not None and done.get("files") == listing:
+        return False
+    for key, path, digests in found:
+        name = f"faces/{key}"
+        journal = journal_dir / f"upload-{hashlib.sha256(name.encode()).hexdigest()[:16]}.json"
+        store.put_file(name, path, digests, journal)
     store.put_bytes(FACES_DONE, json.dumps({"files": listing}, sort_keys=True).encode())
     return True
 
