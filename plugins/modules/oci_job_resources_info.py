@@ -12,7 +12,8 @@ version_added: 0.1.0
 description:
   - Lists the instances, subnets, route tables, security lists, internet gateways and VCNs of
     the compartment that carry the freeform tag C(faceswap-oci-job=<job>) and are not being or
-    already deleted, in the order teardown deletes them.
+    already deleted, in the order teardown deletes them, then the job buckets (Object Storage)
+    with that tag (kind C(bucket), id C(<namespace>/<name>)).
   - Needs no local state, so it also works after the job's state directory is lost.
   - Without O(job), lists the resources of every job (each with its C(job)), which is what
     C(faceswap-oci sweep) needs to find leftovers of jobs that are no longer running.
@@ -79,6 +80,10 @@ from ansible_collections.faceswap_oci.core.plugins.module_utils.oci_common impor
 from ansible_collections.faceswap_oci.core.plugins.module_utils.oci_network import (  # noqa: E402
     find_job_resources,
 )
+from ansible_collections.faceswap_oci.core.plugins.module_utils.oci_storage import (  # noqa: E402
+    find_job_buckets,
+    get_namespace,
+)
 
 
 def main() -> None:
@@ -96,7 +101,12 @@ def main() -> None:
     with run:
         _, compute, vn = run.clients(oci.core.ComputeClient, oci.core.VirtualNetworkClient)
         owned = find_job_resources(compute, vn, p["compartment_id"], p["job"])
-    module.exit_json(changed=False, resources=[o.as_dict() for o in owned], count=len(owned))
+        _, storage = run.clients(oci.object_storage.ObjectStorageClient)
+        buckets = find_job_buckets(
+            storage, get_namespace(storage, None), p["compartment_id"], p["job"]
+        )
+    resources = [o.as_dict() for o in owned] + buckets
+    module.exit_json(changed=False, resources=resources, count=len(resources))
 
 
 if __name__ == "__main__":

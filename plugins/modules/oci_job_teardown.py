@@ -16,11 +16,24 @@ description:
     gateways, VCNs. The service answers 409 Conflict when that order is not kept.
   - Resources already gone are reported, not errors, so a teardown after a partial failure, a
     Ctrl-C, a lost state directory or a previous teardown always converges to nothing left.
+  - Then the job's storage (see M(faceswap_oci.core.oci_job_bucket)), its pre-authenticated
+    requests always (they are credentials), its objects and bucket only with
+    O(remove_storage), which the runner sets once the results were fetched and verified and
+    the spec does not say C(storage.keep), or when the job's prefix holds nothing. Without it
+    the model stays in the bucket.
   - Ends with a fresh listing and fails if anything tagged is still alive.
 author: faceswap-oci developers (@faceswap-oci)
 extends_documentation_fragment:
   - faceswap_oci.core.oci
   - faceswap_oci.core.oci.JOB
+options:
+  remove_storage:
+    description: Also delete the job's objects and, when the job owns it, its bucket.
+    type: bool
+    default: false
+  storage_bucket:
+    description: The user's bucket that holds the job's prefix; default the job's own bucket.
+    type: str
 attributes:
   check_mode:
     support: full
@@ -61,6 +74,11 @@ already_gone:
   type: list
   elements: dict
   sample: []
+storage:
+  description: What was removed of the job's storage (PAR count, object count, bucket or null).
+  returned: always
+  type: dict
+  sample: {pars: 1, objects: 0, bucket: null}
 left:
   description: Live tagged resources still found after the teardown (empty on success).
   returned: always
@@ -78,6 +96,13 @@ from ansible_collections.faceswap_oci.core.plugins.module_utils.oci_network impo
     find_job_resources,
     remove,
 )
+from ansible_collections.faceswap_oci.core.plugins.module_utils.oci_storage import (  # noqa: E402
+    find_job_bucket,
+    get_namespace,
+    remove_job_storage,
+)
+
+NOTHING = {"pars": 0, "objects": 0, "bucket": None}
 
 
 def main() -> None:
@@ -85,6 +110,8 @@ def main() -> None:
         argument_spec=argspec(
             compartment_id={"type": "str", "required": True},
             job={"type": "str", "required": True},
+            remove_storage={"type": "bool", "default": False},
+            storage_bucket={"type": "str"},
         ),
         supports_check_mode=True,
     )
@@ -97,6 +124,17 @@ def main() -> None:
         owned = find_job_resources(compute, vn, p["compartment_id"], p["job"])
         result = remove(
             compute, vn, owned, check_mode=module.check_mode, wait_timeout=p["wait_timeout"]
+        )
+        _, storage_client = run.clients(oci.object_storage.ObjectStorageClient)
+        jb = find_job_bucket(
+            storage_client, get_namespace(storage_client, None), p["job"], p["storage_bucket"]
+        )
+        storage = (
+            dict(NOTHING)
+            if jb is None
+            else remove_job_storage(
+                storage_client, jb, p["job"], not p["remove_storage"], module.check_mode
+            )
         )
         left = (
             []
@@ -111,10 +149,15 @@ def main() -> None:
             + ". Next: run the teardown again.",
             removed=result.removed,
             already_gone=result.already_gone,
+            storage=storage,
             left=[o.as_dict() for o in left],
         )
     module.exit_json(
-        changed=result.changed, removed=result.removed, already_gone=result.already_gone, left=[]
+        changed=result.changed or bool(storage["pars"] or storage["objects"] or storage["bucket"]),
+        removed=result.removed,
+        already_gone=result.already_gone,
+        storage=storage,
+        left=[],
     )
 
 

@@ -105,6 +105,19 @@ class PreviewUpdated(Event):
 
 
 @dataclass(frozen=True)
+class Preempted(Event):
+    """The job's preemptible instance was reclaimed (gone from the live instances without a
+    teardown of ours); the runner provisions again (recovery ``recovery`` of
+    ``max_recoveries``) and the new host resumes from the job bucket's latest snapshot."""
+
+    instance_id: str
+    recovery: int
+    max_recoveries: int
+    snapshot_iterations: int | None = None
+    usd: float | None = None  # the preempted instance's list-price cost, billed by this run
+
+
+@dataclass(frozen=True)
 class JobFailed(Event):
     message: str
 

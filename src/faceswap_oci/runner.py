@@ -143,6 +143,11 @@ ENV_ALLOWED = frozenset(
     }
 )  # fmt: skip
 ENV_ALLOWED_PREFIXES = ("ANSIBLE_", "FSOCI_", "LC_")
+SSH_RETRIES = 8
+# How many times a train phase that gave up on an unreachable host (its `train_unreachable`
+# report, after faceswap_train_unreachable_polls polls in a row) is run again while the OCI API
+# still lists the instance as live: the training on it goes on, and the phase follows it again.
+UNREACHABLE_REJOINS = 2
 """What of this process's environment reaches ansible-runner (and so its artifacts' ``command``
 file): the names above and these prefixes, nothing else (docs/contracts.md, Environment)."""
 
@@ -256,6 +261,10 @@ class Runner:
         self._durations: dict[str, float] = {}
         self.notifier = notify.for_spec(job.spec.model_dump(mode="json"), job.output_dir)
         self._terminated: list[str] = []  # instances this run's teardown removed
+        # What the last training poll said: the model's and the job bucket's iteration counts.
+        self._held: dict[str, int] = {}
+        self._instance_state: dict[str, Any] | None = None  # the last `instance_state` report
+        self._unreachable = False  # the train phase gave up on an unreachable host
         self._started = time.time()
         self.run_id = f"{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}"
         """Tells this run's lines of the event log from those of other runs."""
@@ -264,6 +273,15 @@ class Runner:
     def _emit(self, event: ev.Event) -> None:
         if isinstance(event, ev.Report) and event.report in ("oci_attempts", "oci_teardown"):
             self._track_instances(event)
+        if isinstance(event, ev.Report) and event.report == "instance_state":
+            self._instance_state = event.data
+        if isinstance(event, ev.Report) and event.report == "train_unreachable":
+            self._unreachable = True
+        if isinstance(event, ev.Progress | ev.Report):
+            for key in ("model_iterations", "snapshot_iterations"):
+                value = event.data.get(key)
+                if isinstance(value, int):
+                    self._held[key] = value
         self.state.append_event(event.to_json(), run=self.run_id)
         if self.on_event is not None:
             self.on_event(event)
@@ -380,7 +398,12 @@ class Runner:
             "ANSIBLE_PIPELINING": "True",
             "ANSIBLE_NOCOLOR": "1",
             "ANSIBLE_HOST_KEY_CHECKING": "False" if checking == "no" else "True",
-            "ANSIBLE_SSH_ARGS": "-o ControlMaster=auto -o ControlPersist=60s",
+            # An SSH drop must not end a job: a dead link is noticed within 30 s (ServerAlive)
+            # and every SSH call is retried 8 times, pausing 0, 1, 3, 7, 15, 30, 30, 30 s
+            # (ansible's ssh plugin, reconnection_retries): a link down for minutes is outlived.
+            "ANSIBLE_SSH_ARGS": "-o ControlMaster=auto -o ControlPersist=60s "
+            "-o ServerAliveInterval=10 -o ServerAliveCountMax=3",
+            "ANSIBLE_SSH_RETRIES": str(SSH_RETRIES),
             "ANSIBLE_LOCAL_TEMP": str(self.state.path / "tmp"),
             "ANSIBLE_CALLBACK_RESULT_FORMAT": "yaml",
             # 1 ms by default: a few % of a core through hours of training polls
@@ -495,24 +518,67 @@ class Runner:
         error: str | None = None
         left: tuple[str, ...] = ()
         with _cancel_on_signals(self._cancel):
-            try:
-                for phase in todo:
-                    if phase == "teardown" and only != "teardown":
-                        continue  # runs below, as the teardown policy says
-                    ran.append(phase)
-                    changed += self.run_phase(phase, cancellable=phase != "teardown")
-            except Interrupted as exc:
-                status, error = "canceled", str(exc)
-            except PhaseFailed as exc:
-                status, error = "failed", str(exc)
-            except ResourcesLeft as exc:
-                status, error, left = "failed", str(exc), self.resources_left()
+            recoveries = rejoins = 0
+            while True:
+                try:
+                    for phase in todo:
+                        if phase == "teardown" and only != "teardown":
+                            continue  # runs below, as the teardown policy says
+                        ran.append(phase)
+                        changed += self.run_phase(phase, cancellable=phase != "teardown")
+                except Interrupted as exc:
+                    status, error = "canceled", str(exc)
+                except PhaseFailed as exc:
+                    gone = None if only else self.preempted_instance(exc.phase)
+                    oci = self.job.spec.target.oci
+                    if gone is not None and oci is not None and recoveries < oci.max_recoveries:
+                        recoveries += 1
+                        self._emit(
+                            ev.Preempted(
+                                exc.phase,
+                                instance_id=gone,
+                                recovery=recoveries,
+                                max_recoveries=oci.max_recoveries,
+                                snapshot_iterations=self._held.get("snapshot_iterations"),
+                                usd=self._bill_preempted(gone),
+                            )
+                        )
+                        todo = self.plan_phases(from_phase="provision")
+                        continue
+                    unreachable, self._unreachable = self._unreachable, False
+                    if (
+                        unreachable
+                        and exc.phase == "train"
+                        and not only
+                        and rejoins < UNREACHABLE_REJOINS
+                        and self.instance_live() is True
+                    ):
+                        rejoins += 1
+                        self._emit(
+                            ev.Report(
+                                exc.phase,
+                                report="host_unreachable",
+                                data={
+                                    "instance_state": "live",
+                                    "rejoin": rejoins,
+                                    "max_rejoins": UNREACHABLE_REJOINS,
+                                },
+                            )
+                        )
+                        todo = self.plan_phases(from_phase="train")
+                        continue
+                    status, error = "failed", str(exc)
+                except ResourcesLeft as exc:
+                    status, error, left = "failed", str(exc), self.resources_left()
+                break
             if teardown and self.wants_teardown(status, only) and not left:
                 if self._cancel.hurry:
                     left = self.resources_left()
                     error = f"{error}; teardown skipped (second interrupt)"
                 else:
                     try:
+                        if "train" in ran or only == "teardown":
+                            self.save_before_teardown()
                         changed += self.run_phase("teardown", cancellable=False)
                         ran.append("teardown")
                     except (PhaseFailed, ResourcesLeft) as exc:
@@ -549,6 +615,82 @@ class Runner:
             cost=cost,
             resources_left=left,
         )
+
+    def preempted_instance(self, phase: str) -> str | None:
+        """The job's preemptible instance, when a failed phase on it is explained by its
+        preemption: it is no longer among the job's live instances (asked of the OCI API by
+        the ``instance_state`` playbook). Then the host is forgotten (it is gone) and its OCID
+        returned; else None."""
+        oci = self.job.spec.target.oci
+        found = self.state.target() or {}
+        instance = found.get("instance_id")
+        if self.kind != "oci" or oci is None or not oci.preemptible or not instance:
+            return None
+        if phase in ("provision", "teardown"):
+            return None
+        if self.instance_live() is not False:
+            return None  # live, or the API did not answer: no evidence of a preemption
+        (self.state.path / "target.json").unlink(missing_ok=True)
+        return str(instance)
+
+    def instance_live(self) -> bool | None:
+        """Whether the OCI API lists the job's instance among its live resources (the
+        ``instance_state`` playbook); None when there is none or the API did not answer."""
+        instance = (self.state.target() or {}).get("instance_id")
+        if self.kind != "oci" or not instance:
+            return None
+        self._instance_state = None
+        try:
+            self.run_phase("instance_state", stamp=False, cancellable=False)
+        except PhaseFailed:
+            return None
+        if self._instance_state is None:
+            return None
+        return instance in {r.get("id") for r in self._instance_state.get("resources", [])}
+
+    def _bill_preempted(self, instance: str) -> float | None:
+        """Mark the preempted instance terminated now in the cost ledger (this run bills it)
+        and return its list-price cost; None when the ledger never saw it."""
+        from faceswap_oci import cost
+
+        ledger = cost.Ledger.load(self.state.path)
+        record = ledger.instances.get(instance)
+        if record is None or not record.get("shape") or not record.get("time_created"):
+            return None
+        record["time_terminated"] = dt.datetime.now(dt.UTC).isoformat()
+        ledger.save()
+        self._terminated.append(instance)
+        try:
+            return cost.bill_instance(record).total_usd
+        except cost.UnknownShapePrice:
+            return None
+
+    def save_before_teardown(self) -> None:
+        """OCI with a job bucket: before the host is deleted, make its training save and stop
+        (the ``stop`` entry point), which pushes a final snapshot and verifies it. When the host
+        cannot be reached, report how many iterations the bucket holds and how many are lost."""
+        oci = self.job.spec.target.oci
+        if self.kind != "oci" or oci is None or not oci.storage.enabled:
+            return
+        if self.state.target() is None or not (self.state.path / "storage.par").exists():
+            return  # no host, or no bucket: nothing to save
+        try:
+            self.run_phase("stop", stamp=False, cancellable=False)
+        except PhaseFailed as exc:
+            held = self._held.get("snapshot_iterations", 0)
+            trained = max(self._held.get("model_iterations", 0), held)
+            self._emit(
+                ev.Report(
+                    "teardown",
+                    report="snapshot_unsaved",
+                    data={
+                        "snapshot_iterations": held,
+                        "model_iterations": trained,
+                        "lost_iterations": trained - held,
+                        "why": str(exc),
+                    },
+                )
+            )
 
     def resources_left(self) -> tuple[str, ...]:
         """What an unfinished teardown may have left, and how to remove it."""
@@ -747,6 +889,12 @@ class Runner:
             # upload compares the host's sha256 with these instead of hashing again; fetch checks
             # that the video's manifest names them
             phase_vars["fsoci_input_sha256"] = {str(p): sha for p, sha in self._inputs().values()}
+        if phase == "teardown":
+            # The job bucket goes only once the results are here and verified (and the spec
+            # does not keep it): until then it holds the only copy of the model.
+            oci = self.job.spec.target.oci
+            keep = oci is None or oci.storage.keep
+            phase_vars["fsoci_remove_storage"] = not keep and self.outputs_intact()
         (pdd / "env" / "extravars").write_text(
             json.dumps({**self.extravars(), **phase_vars, **(extra or {})}, indent=2)
         )

@@ -109,6 +109,32 @@ class SshTarget(_Model):
 AUTH_CHOICES = ("api_key", "security_token", "instance_principal", "resource_principal")
 
 
+class OciStorage(_Model):
+    """The job bucket (OCI Object Storage): where the model outlives the VM."""
+
+    enabled: bool = Field(
+        True,
+        description="Keep snapshots of the model (after each save) and the faces in a bucket, "
+        "so a failure, Ctrl-C, preemption or `down` loses no training.",
+    )
+    bucket: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z0-9._-]{1,256}$",
+        description="An existing bucket to use (only the job's prefix jobs/<name>/ is "
+        "touched); default: the job's own private bucket fsoci-<name>.",
+    )
+    namespace: str | None = Field(
+        None,
+        pattern=r"^[a-z0-9]{1,64}$",
+        description="Object Storage namespace; default: asked of the service.",
+    )
+    keep: bool = Field(
+        False,
+        description="Keep the bucket (or prefix) after the results were fetched; by default "
+        "teardown removes it then, and only then.",
+    )
+
+
 class OciTarget(_Model):
     """A GPU VM that faceswap-oci creates in your compartment and removes afterwards."""
 
@@ -168,6 +194,14 @@ class OciTarget(_Model):
     )
     max_hours: Float = Field(
         12.0, gt=0, le=168, description="Watchdog: the VM powers itself off after this long."
+    )
+    storage: OciStorage = Field(default_factory=OciStorage)  # type: ignore[arg-type]
+    max_recoveries: Int = Field(
+        3,
+        ge=0,
+        le=20,
+        description="How many times a preempted instance is replaced (provision again, "
+        "restore the latest snapshot, resume) before the job fails.",
     )
     service_endpoint: str | None = Field(
         None, description="Override the API endpoint (tests against a local OCI API)."

@@ -83,10 +83,12 @@ def ip_lookup(address: str) -> Iterator[str]:
         httpd.server_close()
 
 
-def teardown(api: OciApi, tmp_path: Path, name: str = "demo", state: Path | None = None):  # type: ignore[no-untyped-def]
+def teardown(  # type: ignore[no-untyped-def]
+    api: OciApi, tmp_path: Path, name: str = "demo", state: Path | None = None, **extra: object
+):
     return run_playbook(
         "playbooks/teardown.yml",
-        job_vars(api, name, state or tmp_path / "state"),
+        {**job_vars(api, name, state or tmp_path / "state"), **extra},
         tmp_path / "run-td",
     )
 
@@ -126,6 +128,7 @@ def test_full_lifecycle_second_run_creates_nothing_teardown_leaves_nothing(
     assert stat.S_IMODE((state / "id_ed25519").stat().st_mode) == 0o600
     assert (state / "id_ed25519.pub").read_text().startswith("ssh-ed25519 ")
     assert sorted(r["kind"] for r in api.state.live_tagged("demo")) == [
+        "bucket",
         "instance",
         "internet_gateway",
         "route_table",
@@ -134,6 +137,11 @@ def test_full_lifecycle_second_run_creates_nothing_teardown_leaves_nothing(
         "vcn",
     ]
     assert first.event("oci_attempts")["attempts"][0]["result"] == "launched"
+    # The job bucket: private, tagged; the PAR's URL only in a 0600 file, never in the output.
+    assert first.event("oci_storage")["bucket"] == "fsoci-demo"
+    par_url = (state / "storage.par").read_text().strip()
+    assert stat.S_IMODE((state / "storage.par").stat().st_mode) == 0o600
+    assert par_url.split("/p/")[1].split("/")[0] not in first.stdout
     assert "PRIVATE KEY" not in first.stdout
     assert api.cfg.key_id.rsplit("/", 1)[1] not in first.stdout
     assert api.state.auth_failures == 0
@@ -153,8 +161,22 @@ def test_full_lifecycle_second_run_creates_nothing_teardown_leaves_nothing(
     assert second.changed == 0
     assert {op: api.state.calls[op] for op in CREATES} == creates
 
+    import urllib.request
+
+    snapshot = par_url + "jobs/demo/latest.json"
+    with urllib.request.urlopen(urllib.request.Request(snapshot, b"{}", method="PUT")) as resp:
+        assert resp.status == 200
     down = teardown(api, tmp_path)
     assert down.rc == 0, down.stdout[-4000:]
+    # Results not fetched: the model stays in the bucket; the PAR (a credential) goes.
+    assert down.event("oci_teardown")["storage"] == {"pars": 1, "objects": 0, "bucket": None}
+    assert [r["kind"] for r in api.state.live_tagged()] == ["bucket"]
+    fetched = teardown(api, tmp_path, fsoci_remove_storage=True)
+    assert fetched.event("oci_teardown")["storage"] == {
+        "pars": 0,
+        "objects": 1,
+        "bucket": "fsoci-demo",
+    }
     assert [r["kind"] for r in down.event("oci_teardown")["removed"]] == [
         "instance",
         "subnet",
@@ -165,6 +187,7 @@ def test_full_lifecycle_second_run_creates_nothing_teardown_leaves_nothing(
     ]
     assert api.state.live_tagged() == []
     assert not (state / "target.json").exists()
+    assert not (state / "storage.par").exists()
 
 
 def test_capacity_failover_to_next_shape_and_ad(
@@ -307,7 +330,7 @@ def test_existing_subnet_is_reused(api: OciApi, tmp_path: Path, sshd_port: int) 
     ).data
     run = provision(api, tmp_path, sshd_port, name="vm", subnet=subnet.id)
     assert run.rc == 0, run.stdout[-4000:]
-    assert sorted(r["kind"] for r in api.state.live_tagged("vm")) == ["instance"]
+    assert sorted(r["kind"] for r in api.state.live_tagged("vm")) == ["bucket", "instance"]
     assert teardown(api, tmp_path, name="vm").rc == 0
     assert api.state.live_tagged() == []
     assert vn.get_subnet(subnet.id).data.lifecycle_state == "AVAILABLE"

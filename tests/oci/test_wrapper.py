@@ -83,6 +83,7 @@ def test_run_provision_reports_attempts_and_second_run_creates_nothing(
         attempts = reports["oci_attempts"]["attempts"]
         assert [a["result"] for a in attempts][-1] == "launched"
         assert sorted(r["kind"] for r in ociapi.state.live_tagged("wrap")) == [
+            "bucket",
             "instance",
             "internet_gateway",
             "route_table",
@@ -176,7 +177,7 @@ def test_only_provision_keeps_the_instance_and_one_down_outlasts_the_vnic_lag(
         assert result.ok, result.error
         assert result.phases_run == ("provision",)
         live = sorted(r["kind"] for r in ociapi.state.live_tagged("wrap"))
-        assert "instance" in live and len(live) == 6
+        assert "instance" in live and "bucket" in live and len(live) == 7
         down = _cli("down", str(job_file), "--state-dir", str(state_root))
         assert down.returncode == 0, down.stdout + down.stderr
         assert ociapi.state.live_tagged() == []

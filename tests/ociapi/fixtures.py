@@ -102,18 +102,55 @@ def oci_test_config(tmp_path_factory: pytest.TempPathFactory) -> OciTestConfig:
     return write_test_config(tmp_path_factory.mktemp("oci-config"))
 
 
-@pytest.fixture
-def ociapi(oci_test_config: OciTestConfig) -> Iterator[OciApi]:
-    """A fresh local OCI API (empty tenancy, no faults) for one test."""
+def start_ociapi(cfg: OciTestConfig) -> OciApi:
+    """A fresh local OCI API (empty tenancy, no faults), started; ``server.stop()`` ends it."""
     state = OciApiState(
         tenancy=TENANCY,
-        key_id=oci_test_config.key_id,
-        public_key=oci_test_config.public_key,
+        key_id=cfg.key_id,
+        public_key=cfg.public_key,
         compartments=[COMPARTMENT],
         region=REGION,
     )
-    server = OciApiServer(state).start()
+    return OciApi(OciApiServer(state).start(), cfg)
+
+
+def job_bucket_par(api: OciApi, bucket: str, prefix: str, hours: float = 1.0) -> str:
+    """Bucket ``bucket`` (made if missing) and a read/write PAR on ``prefix``, through the real
+    SDK, as oci_job_bucket makes them; the PAR's full URL."""
+    import datetime as dt
+
+    import oci
+
+    client = oci.object_storage.ObjectStorageClient(
+        oci.config.from_file(str(api.cfg.config_file), api.cfg.profile),
+        service_endpoint=api.url,
+    )
+    ns = client.get_namespace().data
+    if bucket not in api.state.object_storage.buckets:
+        client.create_bucket(
+            ns,
+            oci.object_storage.models.CreateBucketDetails(
+                name=bucket, compartment_id=api.cfg.compartment
+            ),
+        )
+    par = client.create_preauthenticated_request(
+        ns,
+        bucket,
+        oci.object_storage.models.CreatePreauthenticatedRequestDetails(
+            name=bucket,
+            object_name=prefix,
+            access_type="AnyObjectReadWrite",
+            time_expires=dt.datetime.now(dt.UTC) + dt.timedelta(hours=hours),
+        ),
+    ).data
+    return f"{api.url}{par.access_uri}"
+
+
+@pytest.fixture
+def ociapi(oci_test_config: OciTestConfig) -> Iterator[OciApi]:
+    """A fresh local OCI API (empty tenancy, no faults) for one test."""
+    api = start_ociapi(oci_test_config)
     try:
-        yield OciApi(server, oci_test_config)
+        yield api
     finally:
-        server.stop()
+        api.server.stop()

@@ -25,6 +25,12 @@ Conflict) for `vnic_release_s` after its instance is TERMINATED; 429 storms on o
 404s on a Get right after the create (`consistency_lag_s`); STOPPED instances (`stop()`,
 InstanceAction START/STOP); `assignPublicIp` refused on a prohibit-public subnet; session-token
 profiles (`session_tokens`, the SDK's "ST$<token>" key id).
+
+Object Storage (tests/ociapi/objectstorage.py: namespace, buckets, objects, multipart uploads,
+pre-authenticated requests and the unsigned `/p/...` URLs they hand out) answers on the same
+port; preemption (`preempt`, `preempt_after`) terminates an instance and calls `on_preempt`, so
+a test can make its test-bed host die at that moment. Status 0 in a fault rule (`drop`) closes
+the connection without an answer.
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ import base64
 import dataclasses
 import datetime as dt
 import hashlib
+import ipaddress
 import itertools
 import json
 import logging
@@ -53,11 +60,15 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from oci.base_client import BaseClient, merge_type_mappings
 
+from tests.ociapi.objectstorage import ObjectStorageApi, ObjectStorageState, OsError
+
 M = oci.core.models
 JOB_TAG = "faceswap-oci-job"
 
 _TYPES = merge_type_mappings(
-    oci.core.models.core_type_mapping, oci.identity.models.identity_type_mapping
+    oci.core.models.core_type_mapping,
+    oci.identity.models.identity_type_mapping,
+    oci.object_storage.models.object_storage_type_mapping,
 )
 
 
@@ -145,6 +156,9 @@ class FaultPlan:
     network_delete_s: float = 0.0
     preempt_after_s: float | None = None  # preemptible instances are reclaimed after this
     page_size: int = 100
+    # A link shaped to this many bits per second: request bodies are read and response bodies
+    # written at that pace (benchmarks/snapshot.py: 400 Mbit/s). None: as fast as loopback.
+    bandwidth_bps: float | None = None
     # After an instance is TERMINATED its VNIC can still be referenced for a while: DeleteSubnet
     # answers 409 Conflict "The Subnet ... references the VNIC ..." until it is released. The
     # lag itself is not documented; the 409 is what users of the real service report (e.g.
@@ -217,6 +231,10 @@ class FaultPlan:
         self, status: int, code: str, message: str, op: str = "*", count: int | None = 1
     ) -> FaultRule:
         return self.add(FaultRule(status, code, message, op, count))
+
+    def drop(self, op: str, count: int | None = 1) -> FaultRule:
+        """Close the connection of ``op`` without answering (a link dropped mid-upload)."""
+        return self.add(FaultRule(0, "Dropped", "connection dropped", op, count))
 
     def clear(self) -> None:
         self.rules.clear()
@@ -388,6 +406,7 @@ class OciApiState:
         compartments: list[str],
         region: str = "eu-frankfurt-1",
         clock: Callable[[], float] = time.monotonic,
+        namespace: str = "fsocitestns",
     ) -> None:
         self.tenancy = tenancy
         self.key_id = key_id
@@ -409,7 +428,6 @@ class OciApiState:
         self.default_public_ip = "203.0.113.10"
         self.public_ips: dict[str, str] = {}  # job tag value -> address handed to its instance
         self._ip_counter = itertools.count(10)
-        self.namespace = "fsocitestns"
         # service limit per (limit name, AD): a fresh tenancy of the kind the tests model has
         # 2 A10s and 1 V100 per AD; `set_limit` changes one (0: a limit increase is needed)
         self.limits: dict[tuple[str, str], int] = {}
@@ -417,6 +435,11 @@ class OciApiState:
         region_key = region.upper()
         self.availability_domains = [f"Uocm:{region_key}-AD-{n}" for n in (1, 2, 3)]
         self._seed_images()
+        self.object_storage = ObjectStorageState(namespace, region, self.compartments)
+        # Called (outside the lock) with the instance's OCID when a preemption reclaims it: a
+        # test makes the instance's test-bed host die at that moment.
+        self.on_preempt: Callable[[str], None] | None = None
+        self._timers: list[threading.Timer] = []
 
     # --- helpers for tests --------------------------------------------------------------
     def set_limit(self, limit: str, value: int, ad: str | None = None) -> None:
@@ -436,6 +459,7 @@ class OciApiState:
                 state = res.state(now)
                 if state != "TERMINATED":
                     out.append({"id": ocid, "kind": res.kind, "state": state, "job": tags[JOB_TAG]})
+            out.extend(self.object_storage.live_tagged(JOB_TAG, job))
         return out
 
     def set_public_ip(self, address: str, job: str | None = None) -> None:
@@ -451,11 +475,30 @@ class OciApiState:
             return [r for r in self.resources.values() if r.kind == "instance"]
 
     def preempt(self, instance_id: str) -> None:
-        """Reclaim a preemptible instance now, as the service does when it needs the capacity."""
+        """Reclaim a preemptible instance now, as the service does when it needs the capacity:
+        the preemption action terminates it (PreemptibleInstanceConfigDetails.preemption_action,
+        a TerminatePreemptionAction, oci/core/models/terminate_preemption_action.py), and
+        ``on_preempt`` is told, so the test-bed host behind it can die at the same moment."""
         with self.lock:
             res = self.resources[instance_id]
+            if res.model.preemptible_instance_config is None:
+                raise ValueError(f"{instance_id} is not a preemptible instance")
             now = self.clock()
             res.future(now, [(now, "TERMINATING"), (now + self.faults.terminate_s, "TERMINATED")])
+        if self.on_preempt is not None:
+            self.on_preempt(instance_id)
+
+    def preempt_after(self, instance_id: str, seconds: float) -> threading.Timer:
+        """Preempt ``instance_id`` ``seconds`` from now (in a timer thread)."""
+        timer = threading.Timer(seconds, self.preempt, args=(instance_id,))
+        timer.daemon = True
+        self._timers.append(timer)
+        timer.start()
+        return timer
+
+    def cancel_timers(self) -> None:
+        for timer in self._timers:
+            timer.cancel()
 
     def stop(self, instance_id: str) -> None:
         """Stop an instance (as the console's Stop, or the OS shutting down): STOPPED."""
@@ -500,6 +543,10 @@ def _etag(wire: Any) -> str:
     return hashlib.sha256(json.dumps(wire, sort_keys=True).encode()).hexdigest()[:32]
 
 
+class _Drop(Exception):
+    """A fault rule with status 0: the connection is dropped without an answer."""
+
+
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
     protocol_version = "HTTP/1.1"
@@ -520,39 +567,72 @@ class _Handler(BaseHTTPRequestHandler):
     def do_DELETE(self) -> None:
         self._dispatch()
 
+    def do_HEAD(self) -> None:
+        self._dispatch()
+
     def _send(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
-        payload = b"" if body is None else json.dumps(body).encode()
+        headers = dict(headers or {})
+        if isinstance(body, bytes):
+            payload = body
+        else:
+            payload = b"" if body is None else json.dumps(body).encode()
+            if payload:
+                headers.setdefault("content-type", "application/json")
         self.send_response(status)
         self.send_header("opc-request-id", self._request_id)
-        if payload:
-            self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(payload)))
-        for k, v in (headers or {}).items():
+        # HEAD answers the object's own content-length (from ``headers``) and no body.
+        headers.setdefault("content-length", str(len(payload)))
+        for k, v in headers.items():
             self.send_header(k, v)
         self.end_headers()
-        self.wfile.write(payload)
+        if self.command != "HEAD":
+            self._paced_write(payload)
+
+    def _pace(self, size: int, started: float) -> None:
+        bps = self.server.state.faults.bandwidth_bps
+        if bps:
+            ahead = started + size * 8 / bps - time.monotonic()
+            if ahead > 0:
+                time.sleep(ahead)
+
+    def _paced_read(self, length: int) -> bytes:
+        started, parts, got = time.monotonic(), [], 0
+        while got < length:
+            chunk = self.rfile.read(min(1 << 20, length - got))
+            if not chunk:
+                break
+            parts.append(chunk)
+            got += len(chunk)
+            self._pace(got, started)
+        return b"".join(parts)
+
+    def _paced_write(self, payload: bytes) -> None:
+        started = time.monotonic()
+        for offset in range(0, len(payload), 1 << 20):
+            self.wfile.write(payload[offset : offset + (1 << 20)])
+            self._pace(offset + (1 << 20), started)
 
     def _dispatch(self) -> None:
         st = self.server.state
         length = int(self.headers.get("content-length") or 0)
-        body = self.rfile.read(length) if length else b""
+        body = self._paced_read(length) if length else b""
         client_rid = self.headers.get("opc-request-id") or uuid.uuid4().hex.upper()
         self._request_id = f"{client_rid}/{uuid.uuid4().hex.upper()}"
         url = urlsplit(self.path)
         path = url.path
         try:
-            self._verify_signature(body)
             # Core Services and Identity share /20160918; Limits is /20190729 (LimitsClient's
-            # base path '/', resource paths "/20190729/services/..."); Object Storage's
-            # GetNamespace is "/n" (oci/object_storage/object_storage_client.py).
+            # base path '/', resource paths "/20190729/services/..."); everything else is
+            # Object Storage, which has no version prefix (GetNamespace is "/n",
+            # oci/object_storage/object_storage_client.py), or a PAR ("/p/...").
             for version, table in (("/20160918/", _OPS), ("/20190729/", _LIMITS_OPS)):
                 if path.startswith(version):
                     sub, ops = path[len(version) - 1 :], table
                     break
             else:
-                if path.rstrip("/") != "/n":
-                    raise _not_found()
-                sub, ops = "/n", [("GET", r"/n", "GetNamespace")]
+                self._object_storage(path, url.query, body)
+                return
+            self._verify_signature(body)
             found = [
                 (op, m)
                 for method, pattern, op in ops
@@ -591,7 +671,41 @@ class _Handler(BaseHTTPRequestHandler):
         except Exception as exc:  # a bug in the double must show as a 500, not a hung client
             self._send(500, {"code": "InternalServerError", "message": f"test double: {exc!r}"})
 
-    def _verify_signature(self, body: bytes) -> None:
+    def _object_storage(self, path: str, query: str, body: bytes) -> None:
+        """Object Storage (no version prefix) and requests through a PAR (``/p/...``)."""
+        st = self.server.state
+        found = ObjectStorageApi.route(self.command, path)
+        if found is None:
+            raise ApiError(404, "NotFound", f"Unknown resource {path}")
+        op, params = found
+        if not path.startswith("/p/"):
+            # PutObject and UploadPart sign without the body headers: the SDK calls them with
+            # enforce_content_headers=False ("Special Instructions for Object Storage PUT",
+            # docs.oracle.com/iaas/Content/API/Concepts/signingrequests.htm#ObjectStoragePut).
+            self._verify_signature(body, sign_body=op not in ("PutObject", "UploadPart"))
+        q = {k: v[-1] for k, v in parse_qs(query).items()}
+        host, port = self.server.server_address[:2]
+        base = f"http://{host}:{port}"
+        with st.lock:
+            st.calls[op] += 1
+            try:
+                self._inject_faults(op, b"")
+            except _Drop:
+                # The link went away mid-request (a killed upload): no answer at all.
+                self.close_connection = True
+                return
+            try:
+                api = ObjectStorageApi(
+                    st.object_storage, self.command, path, q, self.headers, body, base
+                )
+                status, result, headers = api.call(op, params)
+            except OsError as err:
+                raise ApiError(err.status, err.code, err.message) from err
+            if st.on_request is not None:
+                st.on_request(op)
+        self._send(status, result, headers)
+
+    def _verify_signature(self, body: bytes, sign_body: bool = True) -> None:
         st = self.server.state
         auth = self.headers.get("authorization") or ""
         fail = ApiError(
@@ -606,7 +720,7 @@ class _Handler(BaseHTTPRequestHandler):
         params = dict(re.findall(r'(\w+)="([^"]*)"', auth))
         signed = params.get("headers", "date").split()
         needed = ["date", "(request-target)", "host"]
-        if self.command in ("POST", "PUT", "PATCH"):
+        if self.command in ("POST", "PUT", "PATCH") and sign_body:
             needed += ["content-length", "content-type", "x-content-sha256"]
         key_id = params.get("keyId") or ""
         public_key = st.public_key
@@ -680,6 +794,8 @@ class _Handler(BaseHTTPRequestHandler):
             if rule.count is not None:
                 rule.count -= 1
             st.faults_fired[(rule.status, rule.code)] += 1
+            if rule.status == 0:
+                raise _Drop()
             raise ApiError(rule.status, rule.code, rule.message)
 
 
@@ -953,10 +1069,6 @@ class _Api:
         )
         return 200, to_wire(model), {}
 
-    def op_get_namespace(self, _ocid: str | None) -> tuple[int, Any, dict[str, str]]:
-        # GET /n: the tenancy's Object Storage namespace as a JSON string (response_type "str"
-        # in ObjectStorageClient.get_namespace)
-        return 200, self.st.namespace, {}
 
     def op_get_resource_availability(self, limit: str | None) -> tuple[int, Any, dict[str, str]]:
         """GET /20190729/services/compute/limits/{limitName}/resourceAvailability: used and
@@ -1300,11 +1412,16 @@ class _Server(ThreadingHTTPServer):
 
 
 class OciApiServer:
-    """Runs the test double on 127.0.0.1 on a free port, in a background thread."""
+    """Runs the test double on a free port, in a background thread: on 127.0.0.1, or on a
+    link-local address (169.254.0.0/16, the test bed's bridge) where test-bed hosts reach it.
+    Nothing else: the double never listens where another machine could reach it."""
 
-    def __init__(self, state: OciApiState) -> None:
+    def __init__(self, state: OciApiState, host: str = "127.0.0.1") -> None:
+        addr = ipaddress.ip_address(host)
+        if not (addr.is_loopback or addr.is_link_local):
+            raise ValueError(f"OciApiServer host {host}: use 127.0.0.1 or a link-local address")
         self.state = state
-        self._httpd = _Server(("127.0.0.1", 0), _Handler)
+        self._httpd = _Server((host, 0), _Handler)
         self._httpd.state = state
         self._thread = threading.Thread(
             target=self._httpd.serve_forever, name="ociapi", daemon=True
@@ -1320,5 +1437,6 @@ class OciApiServer:
         return self
 
     def stop(self) -> None:
+        self.state.cancel_timers()
         self._httpd.shutdown()
         self._httpd.server_close()

@@ -18,12 +18,19 @@ import pytest
 HELPER = Path(__file__).resolve().parents[2] / "roles/faceswap_train/files/fsoci_train.py"
 
 
-def _helper() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("fsoci_train", HELPER)
+def load_helper(name: str) -> ModuleType:
+    """A fresh copy of one of the training role's host-side files (``roles/faceswap_train/
+    files/<name>``), loaded as a module."""
+    path = HELPER.with_name(name)
+    spec = importlib.util.spec_from_file_location(path.stem, path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def _helper() -> ModuleType:
+    return load_helper("fsoci_train.py")
 
 
 def _config(job: Path, made_from: dict[str, Any]) -> Path:
@@ -296,3 +303,35 @@ def test_a_long_poll_answers_as_soon_as_the_training_ends(
     finally:
         fake.kill()
         fake.wait()
+
+
+def _core() -> ModuleType:
+    return load_helper("fsoci_train_core.py")
+
+
+@pytest.mark.parametrize(
+    ("cfg", "iters", "started_ago", "averages", "expected"),
+    [
+        ({"iterations": 10}, 10, 0, [], "iterations"),
+        ({"iterations": 10}, 9, 0, [], None),
+        ({"hours": 1}, 0, 3600, [], "hours"),
+        ({"hours": 1}, 0, 3599, [], None),
+        ({"plateau_saves": 2}, 0, 0, [1.0, 0.5, 0.6, 0.7], "plateau"),
+        ({"plateau_saves": 2}, 0, 0, [1.0, 0.5, 0.6, 0.4], None),
+        ({"iterations": 10, "hours": 1}, 3, 7200, [], "hours"),
+        ({}, 10**6, 10**6, [9.0, 9.0, 9.0], None),
+    ],
+)
+def test_stop_criterion_is_pure(
+    cfg: dict[str, Any], iters: int, started_ago: float, averages: list[float], expected: str | None
+) -> None:
+    now = 1_000_000.0
+    read: list[bool] = []
+
+    def lazily() -> list[float]:
+        read.append(True)
+        return averages
+
+    got = _core().stop_criterion(cfg, iters, now - started_ago, now, lazily)
+    assert got == expected
+    assert read == ([True] if cfg.get("plateau_saves") else [])  # the log is read only for it

@@ -24,6 +24,11 @@ Installed by the ``faceswap_train`` role into ``<job>/config/`` and driven by on
     ``stop``), move the model and its training logs aside to ``<job>/model.replaced/<when>-<key>/``
     and start from an empty model folder. One JSON line ``{"fsoci_prepare": {...}}`` says what
     it did and why.
+``restore CONFIG``
+    With a job bucket (the config's ``snapshot``), bring back the latest complete snapshot when
+    it holds more iterations than the model on disk (a new host after a preemption, a failure or
+    a ``down``), and the faces when their folders are empty. One JSON line
+    ``{"fsoci_restore": {...}}``.
 ``poll CONFIG [SECONDS]``
     (With SECONDS: wait up to that long for the training to end, checking every second, then
     answer; the role's poll loop uses it, so the end of a training is seen at once.)
@@ -32,25 +37,41 @@ Installed by the ``faceswap_train`` role into ``<job>/config/`` and driven by on
     stop criteria (wall-clock hours since the job's first start, loss plateau; the iteration
     target is Faceswap's own ``-i``) and sends ONE SIGINT to the supervisor when one is met;
     copies the preview image into the job's logs.
+
+With a job bucket, ``run`` also pushes a snapshot (fsoci_snapshot.py, next to this file) after
+each model save, in a background thread, and a final one when Faceswap has exited; the faces go
+up once when training starts. ``logs/snapshot.json`` says which iteration the bucket holds.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
+import importlib.util
 import json
 import os
-import re
 import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
 
-_NUM = r"([-+0-9.eE]+|nan|inf)"
-LOSS_RE = re.compile(rf"\[(\d\d):(\d\d):(\d\d)\] \[#(\d+)\] Loss A: {_NUM}, Loss B: {_NUM}")
-SAVE_RE = re.compile(r"Average total loss since last save: ([-+0-9.eE]+)")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from fsoci_train_core import (
+    LOSS_RE,
+    model_differences,
+    plateau_reached,
+    stop_criterion,
+    use_distributed,
+)
+from fsoci_train_core import parse_progress as _progress
+from fsoci_train_core import save_averages as _saves
+
+__all__ = ["model_differences", "plateau_reached", "use_distributed"]
+
 TAIL_BYTES = 256 * 1024
 
 
@@ -74,6 +95,7 @@ class Job:
         self.preview_src = Path(self.cfg["faceswap_dir"]) / "training_preview.png"
         self.preview_dst = self.logs / "preview.png"
         self.state_file = self.model_dir / f"{self.cfg['trainer']}_state.json"
+        self.snapshot_status = self.logs / "snapshot.json"
 
     def iterations(self) -> int:
         try:
@@ -108,18 +130,6 @@ def _read_json(path: Path) -> dict[str, Any] | None:
     except (OSError, ValueError):
         return None
     return data if isinstance(data, dict) else None
-
-
-def use_distributed(mode: object, gpu_count: int, exclude: list[int]) -> bool:
-    """Whether Faceswap trains with -d/--distributed (lib/cli/args_train.py at the pinned
-    commit: nvidia/rocm backends only): ``auto`` when more than one GPU is left after the
-    excluded ones, else as the spec says (true/false)."""
-    left = len(set(range(gpu_count)) - {int(i) for i in exclude})
-    if isinstance(mode, str) and mode.lower() in ("true", "false"):
-        mode = mode.lower() == "true"
-    if mode == "auto":
-        return left > 1
-    return bool(mode) and left > 0
 
 
 def build_command(job: Job) -> list[str]:
@@ -159,6 +169,97 @@ def build_command(job: Job) -> list[str]:
     return cmd
 
 
+@functools.cache
+def _snapshot_helper() -> Any:
+    """fsoci_snapshot.py, installed next to this file (loaded once)."""
+    path = Path(__file__).with_name("fsoci_snapshot.py")
+    spec = importlib.util.spec_from_file_location("fsoci_snapshot", path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"{path} is missing")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def snapshot_store(job: Job) -> Any | None:
+    """The job bucket's store (through the PAR), or None without a job bucket."""
+    cfg = job.cfg.get("snapshot") or {}
+    if not cfg.get("par_file"):
+        return None
+    helper = _snapshot_helper()
+    return helper.ParStore(helper.read_par_url(cfg["par_file"]), cfg["prefix"])
+
+
+class Snapshotter:
+    """Pushes a snapshot after each model save (the state file's iteration count grew and the
+    save has settled), one at a time, and records the outcome in ``logs/snapshot.json``."""
+
+    def __init__(self, job: Job, store: Any, settle_s: float = 1.0) -> None:
+        self.job = job
+        self.store = store
+        self.helper = _snapshot_helper()
+        self.settle_s = settle_s
+        status = _read_json(job.snapshot_status) or {}
+        self.pushed = int(status.get("iteration") or -1)
+        self.staging = job.job_dir / "snapshot.staging"
+        self.journal = job.job_dir / "snapshot.journal"
+
+    def due(self, settled: bool = True) -> int | None:
+        """The model's iteration count when it is newer than the last snapshot."""
+        try:
+            mtime = self.job.state_file.stat().st_mtime
+        except OSError:
+            return None
+        iterations = self.job.iterations()
+        if iterations <= self.pushed:
+            return None
+        if settled and time.time() - mtime < self.settle_s:
+            return None  # Faceswap may still be writing this save
+        return iterations
+
+    def push(self, iterations: int) -> bool:
+        started = time.time()
+        try:
+            extra = [self.job.preview_dst] if self.job.preview_dst.exists() else []
+            staged = self.helper.stage(self.job.model_dir, extra, self.staging)
+            pointer = self.helper.push_snapshot(self.store, staged, iterations, self.journal)
+        except (self.helper.SnapshotError, OSError) as exc:
+            status = _read_json(self.job.snapshot_status) or {}
+            status.update(error=str(exc), failed_iteration=iterations, time=time.time())
+            _write_json(self.job.snapshot_status, status)
+            return False
+        self.pushed = int(pointer["iteration"])
+        _write_json(
+            self.job.snapshot_status,
+            {
+                "iteration": self.pushed,
+                "snapshot": pointer["snapshot"],
+                "time": time.time(),
+                "seconds": round(time.time() - started, 3),
+            },
+        )
+        return True
+
+    def push_faces(self) -> None:
+        folders = {
+            k: Path(v) for k, v in (self.job.cfg.get("snapshot") or {}).get("faces", {}).items()
+        }
+        if folders:
+            # With each side's alignments file and extract marker, so that a new host's extract
+            # phase restores them and skips (fsoci_snapshot.restore_extract).
+            outputs = self.helper.extract_outputs_from_markers(self.job.job_dir, folders)
+            outputs.update(folders)
+            with contextlib.suppress(self.helper.SnapshotError, OSError):
+                self.helper.push_faces(self.store, outputs, self.journal)
+
+    def loop(self, stop: threading.Event, interval: float = 2.0) -> None:
+        self.push_faces()
+        while not stop.wait(interval):
+            iterations = self.due()
+            if iterations is not None:
+                self.push(iterations)
+
+
 def cmd_run(job: Job) -> int:
     job.logs.mkdir(parents=True, exist_ok=True)
     job.model_dir.mkdir(parents=True, exist_ok=True)
@@ -192,6 +293,11 @@ def cmd_run(job: Job) -> int:
 
     signal.signal(signal.SIGINT, _on_stop)
     signal.signal(signal.SIGTERM, _on_stop)
+    store = snapshot_store(job)
+    snapshots = Snapshotter(job, store) if store is not None else None
+    stop_snapshots = threading.Event()
+    if snapshots is not None:
+        threading.Thread(target=snapshots.loop, args=(stop_snapshots,), daemon=True).start()
     with open(job.out, "ab") as out, open(os.devnull, "rb") as devnull:
         out.write(f"\n[fsoci] {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(cmd)}\n".encode())
         out.flush()
@@ -207,6 +313,12 @@ def cmd_run(job: Job) -> int:
             )
         )
         rc = child[0].wait()
+    stop_snapshots.set()
+    if snapshots is not None:
+        # The final save is on disk now: push it before the host may go away.
+        final = snapshots.due(settled=False)
+        if final is not None:
+            snapshots.push(final)
     _write_json(job.exitfile, {"rc": rc, "ended": time.time(), "iterations": job.iterations()})
     job.pidfile.unlink(missing_ok=True)
     return rc
@@ -244,41 +356,6 @@ def _tail(path: Path) -> str:
         return ""
 
 
-def _progress(text: str) -> dict[str, Any]:
-    matches = list(LOSS_RE.finditer(text))
-    info: dict[str, Any] = {"iteration": None, "loss_a": None, "loss_b": None, "it_per_s": None}
-    if not matches:
-        return info
-    last = matches[-1]
-    info["iteration"] = int(last.group(4))
-    info["loss_a"] = float(last.group(5))
-    info["loss_b"] = float(last.group(6))
-    # Rate over the lines of the latest session in the tail (timestamps have 1 s resolution).
-    session = [m for m in matches if text.rfind("[fsoci]", 0, m.start()) == text.rfind("[fsoci]")]
-    first = session[0] if session else last
-
-    def secs(m: re.Match[str]) -> int:
-        return int(m.group(1)) * 3600 + int(m.group(2)) * 60 + int(m.group(3))
-
-    elapsed = (secs(last) - secs(first)) % 86400
-    done = int(last.group(4)) - int(first.group(4))
-    if elapsed > 0 and done > 0:
-        info["it_per_s"] = round(done / elapsed, 4)
-    return info
-
-
-def _saves(text: str) -> list[float]:
-    return [float(m.group(1)) for m in SAVE_RE.finditer(text)]
-
-
-def plateau_reached(averages: list[float], saves: int) -> bool:
-    """True when the last ``saves`` save averages brought no new lowest average loss."""
-    if saves <= 0 or len(averages) <= saves:
-        return False
-    best_before = min(averages[:-saves])
-    return min(averages[-saves:]) >= best_before
-
-
 def _copy_preview(job: Job) -> None:
     """Copy Faceswap's preview (one file per Faceswap checkout) once this session wrote it."""
     try:
@@ -306,18 +383,10 @@ def _request_stop(job: Job, pid: int, reason: str) -> None:
 
 def criterion_met(job: Job, state_iters: int) -> str | None:
     """The stop criterion the job's training has met, if any (iterations, hours, plateau)."""
-    cfg = job.cfg
-    target = int(cfg.get("iterations") or 0)
-    hours = float(cfg.get("hours") or 0)
-    plateau = int(cfg.get("plateau_saves") or 0)
     started = (_read_json(job.startfile) or {}).get("started")
-    if target > 0 and state_iters >= target:
-        return "iterations"
-    if hours > 0 and started is not None and time.time() - float(started) >= hours * 3600:
-        return "hours"
-    if plateau > 0 and plateau_reached(_saves(_tail(job.out)), plateau):
-        return "plateau"
-    return None
+    return stop_criterion(
+        job.cfg, state_iters, started, time.time(), lambda: _saves(_tail(job.out))
+    )
 
 
 def poll_once(job: Job) -> dict[str, Any]:
@@ -374,6 +443,9 @@ def poll_once(job: Job) -> dict[str, Any]:
     info["iteration"] = max(int(info["iteration"] or 0), state_iters)
     progress = {"phase": "train", **info, "state": state, "target": target or None}
     progress["model_iterations"] = state_iters
+    snapshot = _read_json(job.snapshot_status)
+    if snapshot is not None:
+        progress["snapshot_iterations"] = snapshot.get("iteration")
     if reason:
         progress["stop_reason"] = reason
     if state in ("failed", "stopped"):
@@ -412,7 +484,20 @@ def cmd_stop(job: Job, timeout: float) -> int:
     while pid is not None and job.alive_pid() is not None and time.monotonic() < deadline:
         time.sleep(0.5)
     still = job.alive_pid() is not None
-    report = {"was_running": pid is not None, "running": still, "iterations": job.iterations()}
+    report: dict[str, Any] = {
+        "was_running": pid is not None,
+        "running": still,
+        "iterations": job.iterations(),
+    }
+    store = None if still else snapshot_store(job)
+    if store is not None:
+        # The supervisor pushed its final snapshot on the way out; push it here if that failed
+        # (or no supervisor ran since the last save), so the bucket holds the saved model.
+        snapshots = Snapshotter(job, store)
+        final = snapshots.due(settled=False)
+        if final is not None:
+            snapshots.push(final)
+        report["snapshot_iterations"] = snapshots.pushed if snapshots.pushed >= 0 else None
     print(json.dumps({"fsoci_stop": report}, sort_keys=True))
     return 1 if still else 0
 
@@ -427,14 +512,6 @@ TRAINING_LOGS = (
     "train.session.json",
     "preview.png",
 )
-
-
-def model_differences(have: dict[str, Any] | None, want: dict[str, Any]) -> list[str]:
-    """The parts of ``made_from`` in which the model on disk differs from what is wanted."""
-    if have is None:
-        return ["unknown (the model records nothing)"]
-    old, new = have.get("made_from") or {}, want.get("made_from") or {}
-    return sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k)) or ["key"]
 
 
 def cmd_prepare(job: Job, timeout: float) -> int:
@@ -481,14 +558,57 @@ def cmd_prepare(job: Job, timeout: float) -> int:
     return 0
 
 
+def cmd_restore(job: Job) -> int:
+    """Bring back the latest complete snapshot (when newer than the model here) and the faces
+    (when their folders are empty) from the job bucket."""
+    report: dict[str, Any] = {"restored": False, "local_iterations": job.iterations()}
+    store = snapshot_store(job)
+    if store is None:
+        report["why"] = "no job bucket"
+        print(json.dumps({"fsoci_restore": report}, sort_keys=True))
+        return 0
+    helper = _snapshot_helper()
+    try:
+        pointer = store.get_json(helper.POINTER)
+        if pointer is not None and int(pointer["iteration"]) > job.iterations():
+            incoming = job.job_dir / "snapshot.restore"
+            helper.restore_snapshot(store, incoming)
+            if job.model_dir.exists():
+                shutil.rmtree(job.model_dir)
+            os.replace(incoming / "model", job.model_dir)
+            if (incoming / job.preview_dst.name).exists():
+                job.logs.mkdir(parents=True, exist_ok=True)
+                os.replace(incoming / job.preview_dst.name, job.preview_dst)
+            shutil.rmtree(incoming, ignore_errors=True)
+            _write_json(
+                job.snapshot_status,
+                {
+                    "iteration": int(pointer["iteration"]),
+                    "snapshot": pointer["snapshot"],
+                    "time": time.time(),
+                },
+            )
+            report.update(restored=True, iteration=int(pointer["iteration"]))
+        faces = {k: Path(v) for k, v in (job.cfg.get("snapshot") or {}).get("faces", {}).items()}
+        empty = {k: p for k, p in faces.items() if not (p.is_dir() and any(p.iterdir()))}
+        if empty and len(empty) == len(faces):
+            report["faces"] = helper.restore_faces(store, faces)
+    except helper.SnapshotError as exc:
+        report["error"] = str(exc)
+        print(json.dumps({"fsoci_restore": report}, sort_keys=True))
+        return 1
+    print(json.dumps({"fsoci_restore": report}, sort_keys=True))
+    return 0
+
+
 def main(argv: list[str]) -> int:
     if len(argv) == 4 and argv[1] in ("stop", "prepare"):
         run = cmd_stop if argv[1] == "stop" else cmd_prepare
         return run(Job(argv[2]), float(argv[3]))
     if len(argv) == 4 and argv[1] == "poll":
         return cmd_poll(Job(argv[2]), float(argv[3]))
-    if len(argv) != 3 or argv[1] not in ("run", "start", "status", "poll"):
-        usage = "run|start|status|poll CONFIG | poll|stop|prepare CONFIG SECONDS"
+    if len(argv) != 3 or argv[1] not in ("run", "start", "status", "poll", "restore"):
+        usage = "run|start|status|poll|restore CONFIG | poll|stop|prepare CONFIG SECONDS"
         print(f"usage: {argv[0]} {usage}", file=sys.stderr)
         return 2
     job = Job(argv[2])
@@ -498,6 +618,8 @@ def main(argv: list[str]) -> int:
         return cmd_start(job, os.path.abspath(argv[2]))
     if argv[1] == "status":
         return cmd_status(job)
+    if argv[1] == "restore":
+        return cmd_restore(job)
     return cmd_poll(job)
 
 
