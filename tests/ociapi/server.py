@@ -1069,7 +1069,6 @@ class _Api:
         )
         return 200, to_wire(model), {}
 
-
     def op_get_resource_availability(self, limit: str | None) -> tuple[int, Any, dict[str, str]]:
         """GET /20190729/services/compute/limits/{limitName}/resourceAvailability: used and
         available of a limit in a compartment (and AD, for AD-scoped limits), as an
