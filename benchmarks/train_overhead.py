@@ -154,7 +154,7 @@ def main() -> int:
         make_demo_inputs(inputs, frames=64)
         job = new_job(root, work / "job", inputs, "overhead", args.iterations)
         job.spec["train"]["save_every"] = max(5, args.iterations // 2)
-        job.extra["fsoci_train_poll_delay"] = args.poll_delay
+        job.extra["faceswap_train_poll_delay"] = args.poll_delay
         try:
             for phase in ("upload", "extract"):
                 run = job.run(phase)

@@ -1,0 +1,60 @@
+"""Filter ``faceswap_oci.core.role_vars``: the options a role gets from the job spec.
+
+The phase playbooks set their role's options from ``fsoci`` with it, through the one declared
+map in ``module_utils/spec_map.py``; a field the job leaves out is not passed, so the role's own
+default applies.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ansible.errors import AnsibleFilterError
+from ansible_collections.faceswap_oci.core.plugins.module_utils import spec_map
+
+DOCUMENTATION = r"""
+name: role_vars
+short_description: The role options that the job spec sets
+description:
+  - Maps the job spec (C(fsoci)) onto the options of one role, by the declared map of
+    C(plugins/module_utils/spec_map.py). Fields the spec leaves out are not in the result.
+positional: _input, role
+options:
+  _input:
+    description: The job spec (C(fsoci)).
+    type: dict
+    required: true
+  role:
+    description: The role's name, e.g. C(faceswap_train).
+    type: str
+    required: true
+"""
+
+EXAMPLES = r"""
+- name: Set the train role's options from the job spec
+  ansible.builtin.set_fact:
+    "{{ item.key }}": "{{ item.value }}"
+  loop: "{{ fsoci | faceswap_oci.core.role_vars('faceswap_train') | dict2items }}"
+"""
+
+RETURN = r"""
+_value:
+  description: Role option name -> value.
+  type: dict
+"""
+
+
+def role_vars(spec: Any, role: str) -> dict[str, Any]:
+    if not isinstance(spec, dict):
+        raise AnsibleFilterError(f"role_vars: the job spec must be a mapping, got {type(spec)}")
+    if role not in spec_map.ROLES:
+        raise AnsibleFilterError(f"role_vars: {role!r} is not one of {spec_map.ROLES}")
+    try:
+        return spec_map.role_vars(spec, role)
+    except ValueError as exc:
+        raise AnsibleFilterError(str(exc)) from None
+
+
+class FilterModule:
+    def filters(self) -> dict[str, Any]:
+        return {"role_vars": role_vars}
