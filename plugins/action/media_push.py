@@ -164,7 +164,7 @@ class ActionModule(ActionBase):
         ]
 
     def run(self, tmp: Any = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:
-        result = super().run(tmp, task_vars)
+        result: dict[str, Any] = super().run(tmp, task_vars)
         del tmp
         args = self._args()
         plan = self._plan(args)
