@@ -242,21 +242,20 @@ class StateDir:
         st = path.stat()
         key = f"{path}|{st.st_size}|{st.st_mtime_ns}"
         if key not in cache:
-            cache[key] = _sha256_path(path)
+            cache[key] = sha256_path(path)
             _write_json(cache_file, cache)
         return str(cache[key])
 
 
-def _sha256_path(path: Path) -> str:
-    digest = hashlib.sha256()
-    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-    for file in files:
-        if path.is_dir():
-            digest.update(str(file.relative_to(path)).encode() + b"\0")
-        with file.open("rb") as fh:
-            while chunk := fh.read(1 << 20):
-                digest.update(chunk)
-    return digest.hexdigest()
+def sha256_path(path: Path) -> str:
+    """The sha256 of a file or folder, by the very function the host side uses
+    (``module_utils/digests.py``), so a folder input hashes the same on both."""
+    from faceswap_oci.content import module_util
+
+    found = module_util("digests").sha256_and_size(str(path))
+    if found is None:
+        raise FileNotFoundError(path)
+    return str(found[0])
 
 
 def fingerprint(*parts: Any) -> str:
