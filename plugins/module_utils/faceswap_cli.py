@@ -11,7 +11,7 @@ here against Faceswap's own argument lists (``lib/cli/args*.py``) at the pinned 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 
@@ -102,7 +102,11 @@ def train_argv(
     return [*argv, *map(str, extra)]
 
 
-BUILDERS = {"extract": extract_argv, "convert": convert_argv, "train": train_argv}
+BUILDERS: dict[str, Callable[..., list[str]]] = {
+    "extract": extract_argv,
+    "convert": convert_argv,
+    "train": train_argv,
+}
 
 
 def faceswap_argv(command: str, options: Mapping[str, Any]) -> list[str]:
@@ -116,6 +120,6 @@ def faceswap_argv(command: str, options: Mapping[str, Any]) -> list[str]:
     except KeyError as exc:
         raise ValueError(f"faceswap_argv({command!r}): {exc.args[0]!r} is required") from None
     try:
-        return BUILDERS[command](python, script, **given)  # type: ignore[operator]
+        return BUILDERS[command](python, script, **given)
     except TypeError as exc:
         raise ValueError(f"faceswap_argv({command!r}): {exc}") from None
