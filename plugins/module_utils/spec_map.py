@@ -41,10 +41,43 @@ BACKEND_ENV: Mapping[str, str] = {
 """``faceswap.backend`` as FACESWAP_BACKEND: both CUDA flavours are Faceswap's ``nvidia``; ``auto``
 leaves it to the ``config/.faceswap`` the setup phase writes."""
 
-ROLES: tuple[str, ...] = ("faceswap", "faceswap_extract", "faceswap_train", "faceswap_convert")
+ROLES: tuple[str, ...] = (
+    "faceswap",
+    "faceswap_extract",
+    "faceswap_train",
+    "faceswap_convert",
+    "oci_network",
+    "oci_instance",
+    "oci_teardown",
+)
 """The roles the map feeds."""
 
+_OCI_ROLES = ("oci_network", "oci_instance", "oci_teardown")
+
+
+def _oci(field: str, suffix: str, roles: tuple[str, ...] = _OCI_ROLES) -> Entry:
+    return Entry(f"target.oci.{field}", tuple(f"{role}_{suffix}" for role in roles))
+
+
 ENTRIES: tuple[Entry, ...] = (
+    _oci("compartment", "compartment"),
+    _oci("region", "region"),
+    _oci("config_file", "config_file"),
+    _oci("profile", "profile"),
+    _oci("auth", "auth_type"),
+    _oci("service_endpoint", "service_endpoint"),
+    _oci("defined_tags", "defined_tags", ("oci_network", "oci_instance")),
+    Entry("target.oci.subnet", ("oci_network_subnet",), none=""),
+    _oci("ssh_ingress_cidr", "ssh_ingress_cidr", ("oci_network",)),
+    _oci("ssh_wait_timeout", "ssh_wait_timeout", ("oci_instance",)),
+    _oci("shapes", "shapes", ("oci_instance",)),
+    _oci("availability_domains", "availability_domains", ("oci_instance",)),
+    _oci("preemptible", "preemptible", ("oci_instance",)),
+    _oci("preemptible_fallback", "preemptible_fallback", ("oci_instance",)),
+    Entry("target.oci.image", ("oci_instance_image",), none=""),
+    _oci("os", "os", ("oci_instance",)),
+    _oci("boot_volume_gb", "boot_volume_gb", ("oci_instance",)),
+    Entry("target.oci.ssh_user", ("oci_instance_ssh_user",), none=""),
     Entry(
         "faceswap.backend",
         ("faceswap_extract_backend", "faceswap_train_backend", "faceswap_convert_backend"),
