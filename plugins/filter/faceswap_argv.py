@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ansible.errors import AnsibleFilterError
 from ansible_collections.faceswap_oci.core.plugins.module_utils import faceswap_cli
+from ansible_collections.faceswap_oci.core.plugins.module_utils.filter_errors import filter_errors
 
 DOCUMENTATION = r"""
 name: faceswap_argv
@@ -44,13 +44,9 @@ _value:
 """
 
 
+@filter_errors
 def faceswap_argv(options: Any, command: str) -> list[str]:
-    if not isinstance(options, dict):
-        raise AnsibleFilterError(f"faceswap_argv: the options must be a mapping, got {options!r}")
-    try:
-        return faceswap_cli.faceswap_argv(command, options)
-    except ValueError as exc:
-        raise AnsibleFilterError(str(exc)) from None
+    return faceswap_cli.faceswap_argv(command, options)
 
 
 class FilterModule:

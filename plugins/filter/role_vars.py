@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ansible.errors import AnsibleFilterError
 from ansible_collections.faceswap_oci.core.plugins.module_utils import spec_map
+from ansible_collections.faceswap_oci.core.plugins.module_utils.filter_errors import filter_errors
 
 DOCUMENTATION = r"""
 name: role_vars
@@ -44,15 +44,9 @@ _value:
 """
 
 
+@filter_errors
 def role_vars(spec: Any, role: str) -> dict[str, Any]:
-    if not isinstance(spec, dict):
-        raise AnsibleFilterError(f"role_vars: the job spec must be a mapping, got {type(spec)}")
-    if role not in spec_map.ROLES:
-        raise AnsibleFilterError(f"role_vars: {role!r} is not one of {spec_map.ROLES}")
-    try:
-        return spec_map.role_vars(spec, role)
-    except ValueError as exc:
-        raise AnsibleFilterError(str(exc)) from None
+    return spec_map.role_vars(spec, role)
 
 
 class FilterModule:

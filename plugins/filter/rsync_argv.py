@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ansible.errors import AnsibleFilterError
 from ansible.module_utils.parsing.convert_bool import boolean
 from ansible_collections.faceswap_oci.core.plugins.module_utils import rsync
+from ansible_collections.faceswap_oci.core.plugins.module_utils.filter_errors import filter_errors
 
 DOCUMENTATION = r"""
 name: rsync_argv
@@ -79,6 +79,7 @@ _value:
 """
 
 
+@filter_errors
 def rsync_argv(
     options: Any,
     sources: Any,
@@ -90,20 +91,17 @@ def rsync_argv(
     check: Any = False,
     extra: Any = (),
 ) -> list[str]:
-    try:
-        return rsync.rsync_argv(
-            [str(o) for o in options],
-            [str(s) for s in ([sources] if isinstance(sources, str) else sources)],
-            str(dest),
-            remote=rsync.remote_from(dict(remote or {})),
-            pull=boolean(pull, strict=True),
-            make_dest=boolean(make_dest, strict=True),
-            timeout=int(timeout),
-            check=boolean(check, strict=True),
-            extra=[str(e) for e in extra or ()],
-        )
-    except (TypeError, ValueError) as exc:
-        raise AnsibleFilterError(f"rsync_argv: {exc}") from None
+    return rsync.rsync_argv(
+        [str(o) for o in options],
+        [str(s) for s in ([sources] if isinstance(sources, str) else sources)],
+        str(dest),
+        remote=rsync.remote_from(dict(remote or {})),
+        pull=boolean(pull, strict=True),
+        make_dest=boolean(make_dest, strict=True),
+        timeout=int(timeout),
+        check=boolean(check, strict=True),
+        extra=[str(e) for e in extra or ()],
+    )
 
 
 class FilterModule:

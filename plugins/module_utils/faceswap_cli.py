@@ -112,6 +112,8 @@ BUILDERS: dict[str, Callable[..., list[str]]] = {
 def faceswap_argv(command: str, options: Mapping[str, Any]) -> list[str]:
     """The command line of ``faceswap.py <command>`` from a mapping of the builder's arguments
     (``python`` and ``script`` included)."""
+    if not isinstance(options, Mapping):
+        raise ValueError(f"the options must be a mapping, got {type(options).__name__}")
     if command not in BUILDERS:
         raise ValueError(f"faceswap_argv: {command!r} is not one of {sorted(BUILDERS)}")
     given = dict(options)

@@ -1,4 +1,4 @@
-"""The one declared map from job-spec fields to role options.
+"""The one declared map from job-spec fields to role options (``playbooks/vars/spec_map.yml``).
 
 Each entry names a field of the job spec (``fsoci``, the validated spec as the runner passes it,
 docs/contracts.md) by its dotted path and the role options it feeds. The phase playbooks turn
@@ -15,7 +15,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+
+import yaml
 
 _MISSING = object()
 
@@ -32,14 +35,9 @@ class Entry:
     """A table from the spec's values to the role's (e.g. the backend flavours)."""
 
 
-BACKEND_ENV: Mapping[str, str] = {
-    "auto": "",
-    "cpu": "cpu",
-    "nvidia13": "nvidia",
-    "nvidia12": "nvidia",
-}
-"""``faceswap.backend`` as FACESWAP_BACKEND: both CUDA flavours are Faceswap's ``nvidia``; ``auto``
-leaves it to the ``config/.faceswap`` the setup phase writes."""
+MAP_FILE = Path(__file__).resolve().parents[2] / "playbooks" / "vars" / "spec_map.yml"
+"""The map itself: data, beside the playbooks that use it (the collection's root is two folders
+up, in a checkout and in the wheel alike)."""
 
 ROLES: tuple[str, ...] = (
     "faceswap",
@@ -52,59 +50,24 @@ ROLES: tuple[str, ...] = (
 )
 """The roles the map feeds."""
 
-_OCI_ROLES = ("oci_network", "oci_instance", "oci_teardown")
+
+def _entry(field: str, spec: Any) -> Entry:
+    if isinstance(spec, list):
+        return Entry(field, tuple(str(o) for o in spec))
+    return Entry(
+        field,
+        tuple(str(o) for o in spec["options"]),
+        none=spec.get("none", _MISSING),
+        values=spec.get("values"),
+    )
 
 
-def _oci(field: str, suffix: str, roles: tuple[str, ...] = _OCI_ROLES) -> Entry:
-    return Entry(f"target.oci.{field}", tuple(f"{role}_{suffix}" for role in roles))
+def load(path: Path = MAP_FILE) -> tuple[Entry, ...]:
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    return tuple(_entry(str(field), spec) for field, spec in data["spec_map"].items())
 
 
-ENTRIES: tuple[Entry, ...] = (
-    _oci("compartment", "compartment"),
-    _oci("region", "region"),
-    _oci("config_file", "config_file"),
-    _oci("profile", "profile"),
-    _oci("auth", "auth_type"),
-    _oci("service_endpoint", "service_endpoint"),
-    _oci("defined_tags", "defined_tags", ("oci_network", "oci_instance")),
-    Entry("target.oci.subnet", ("oci_network_subnet",), none=""),
-    _oci("ssh_ingress_cidr", "ssh_ingress_cidr", ("oci_network",)),
-    _oci("ssh_wait_timeout", "ssh_wait_timeout", ("oci_instance",)),
-    _oci("shapes", "shapes", ("oci_instance",)),
-    _oci("availability_domains", "availability_domains", ("oci_instance",)),
-    _oci("preemptible", "preemptible", ("oci_instance",)),
-    _oci("preemptible_fallback", "preemptible_fallback", ("oci_instance",)),
-    Entry("target.oci.image", ("oci_instance_image",), none=""),
-    _oci("os", "os", ("oci_instance",)),
-    _oci("boot_volume_gb", "boot_volume_gb", ("oci_instance",)),
-    Entry("target.oci.ssh_user", ("oci_instance_ssh_user",), none=""),
-    Entry(
-        "faceswap.backend",
-        ("faceswap_extract_backend", "faceswap_train_backend", "faceswap_convert_backend"),
-        values=BACKEND_ENV,
-    ),
-    Entry("extract.detector", ("faceswap_extract_detector",)),
-    Entry("extract.aligner", ("faceswap_extract_aligner",)),
-    Entry("extract.masker", ("faceswap_extract_masker",)),
-    Entry("extract.size", ("faceswap_extract_size",)),
-    Entry("extract.extract_every_n", ("faceswap_extract_every_n",)),
-    Entry("extract.min_faces", ("faceswap_extract_min_faces",)),
-    Entry("train.trainer", ("faceswap_train_trainer", "faceswap_convert_trainer")),
-    Entry("train.batch_size", ("faceswap_train_batch_size",)),
-    Entry("train.save_every", ("faceswap_train_save_every",)),
-    Entry("train.preview", ("faceswap_train_preview",)),
-    Entry("train.distributed", ("faceswap_train_distributed",)),
-    Entry("train.exclude_gpus", ("faceswap_train_exclude_gpus",)),
-    Entry("train.config", ("faceswap_train_config",)),
-    Entry("train.stop.iterations", ("faceswap_train_iterations",), none=0),
-    Entry("train.stop.hours", ("faceswap_train_hours",), none=0),
-    Entry("train.stop.plateau_saves", ("faceswap_train_plateau_saves",), none=0),
-    Entry("convert.writer", ("faceswap_convert_writer",)),
-    Entry("convert.keep_audio", ("faceswap_convert_keep_audio",)),
-    Entry("convert.color", ("faceswap_convert_color",)),
-    Entry("convert.mask_type", ("faceswap_convert_mask_type",)),
-    Entry("convert.config", ("faceswap_convert_config",)),
-)
+ENTRIES: tuple[Entry, ...] = load()
 
 
 def role_of(option: str) -> str:
@@ -127,6 +90,10 @@ def lookup(spec: Mapping[str, Any], field: str) -> Any:
 
 def role_vars(spec: Mapping[str, Any], role: str) -> dict[str, Any]:
     """The options of *role* (its name, e.g. ``faceswap_train``) that the spec sets."""
+    if not isinstance(spec, Mapping):
+        raise ValueError(f"the job spec (fsoci) must be a mapping, got {type(spec).__name__}")
+    if role not in ROLES:
+        raise ValueError(f"{role!r} is not one of {ROLES}")
     found: dict[str, Any] = {}
     for entry in ENTRIES:
         value = lookup(spec, entry.field)

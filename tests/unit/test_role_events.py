@@ -91,9 +91,9 @@ def test_a_report_from_the_runner_is_typed() -> None:
         },
     }  # fmt: skip
     reports = [e for e in ev.from_runner("extract", raw) if isinstance(e, ev.Report)]
-    assert [r.typed for r in reports] == [
-        role_events.Faces(side="a", count=30, min=25, extracted=True)
-    ]
+    typed = [r.typed for r in reports]
+    assert typed == [role_events.REGISTRY["faces"](side="a", count=30, min=25, extracted=True)]
+    assert type(typed[0]).__name__ == "Faces" and typed[0].KIND == "faces"
 
 
 def test_an_unknown_or_incomplete_report_stays_a_plain_report() -> None:

@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import ast
-import subprocess
 from functools import cache
 from pathlib import Path
 
@@ -13,8 +11,7 @@ import yaml
 from ansible_collections.faceswap_oci.core.plugins.filter.faceswap_argv import faceswap_argv
 from ansible_collections.faceswap_oci.core.plugins.module_utils import faceswap_cli as cli
 
-from faceswap_oci import cache as fs_cache
-from faceswap_oci.spec import DEFAULT_FACESWAP_REF
+from tests.unit.plugins.pinned_faceswap import faceswap_options
 
 ROOT = Path(__file__).resolve().parents[3]
 # the classes whose options each command takes (lib/cli/args*.py: ExtractArgs(ExtractConvertArgs
@@ -29,31 +26,13 @@ CLASSES = {
 
 
 @cache
-def faceswap_source(name: str) -> str:
-    commit = fs_cache.resolve_ref(DEFAULT_FACESWAP_REF)
-    return subprocess.run(
-        ["git", "-C", str(fs_cache.source_dir()), "show", f"{commit}:lib/cli/{name}"],
-        capture_output=True, text=True, check=True,
-    ).stdout  # fmt: skip
-
-
-@cache
 def flags(command: str) -> dict[str, bool]:
     """Short flag -> whether it takes values (False: store_true)."""
     found: dict[str, bool] = {}
     for name, cls in CLASSES[command]:
-        tree = ast.parse(faceswap_source(name))
-        body = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == cls)
-        for node in ast.walk(body):
-            if not isinstance(node, ast.Dict):
-                continue
-            keys = [k.value if isinstance(k, ast.Constant) else None for k in node.keys]
-            if "opts" not in keys:
-                continue
-            opts = ast.literal_eval(node.values[keys.index("opts")])
-            action = node.values[keys.index("action")] if "action" in keys else None
-            takes = not (isinstance(action, ast.Constant) and action.value == "store_true")
-            found.update(dict.fromkeys(opts, takes))
+        for option in faceswap_options(name, cls):
+            takes = option.get("action") != "store_true"
+            found.update(dict.fromkeys(option["opts"], takes))
     return found
 
 
