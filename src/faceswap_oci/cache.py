@@ -49,6 +49,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import platformdirs
+
 from faceswap_oci.errors import FaceswapOciError
 
 __all__ = [
@@ -133,13 +135,12 @@ class WheelSet:
 
 
 def cache_root() -> Path:
-    """``$FSOCI_CACHE_DIR``, else ``$XDG_CACHE_HOME/faceswap-oci``, else ``~/.cache/...``."""
+    """``$FSOCI_CACHE_DIR``, else the platform's cache folder (``$XDG_CACHE_HOME/faceswap-oci``,
+    else ``~/.cache/faceswap-oci`` on Linux; ``~/Library/Caches/faceswap-oci`` on a Mac)."""
     explicit = os.environ.get("FSOCI_CACHE_DIR")
     if explicit:
         return Path(explicit).expanduser().absolute()
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
-    return (base / "faceswap-oci").absolute()
+    return Path(platformdirs.user_cache_dir("faceswap-oci")).expanduser().absolute()
 
 
 def source_dir(root: Path | None = None) -> Path:

@@ -25,28 +25,34 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import platformdirs
+
 from faceswap_oci.errors import BadArgument, StateError
 
 JOB_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,38}[a-z0-9]$|^[a-z0-9]$")
 """The spec's job-name rule (spec.NAME_RE): a name never leaves the state root."""
 
 
+APP_NAME = "faceswap-oci"
+
+
 def default_state_root() -> Path:
-    base = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local/state")
-    return Path(base) / "faceswap-oci" / "jobs"
+    """The jobs' state folders: the platform's state folder (``$XDG_STATE_HOME`` or
+    ``~/.local/state`` on Linux, ``~/Library/Application Support`` on a Mac)."""
+    return Path(platformdirs.user_state_dir(APP_NAME)) / "jobs"
 
 
 def default_cache_dir() -> Path:
-    explicit = os.environ.get("FSOCI_CACHE_DIR")
-    if explicit:
-        return Path(explicit)
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "faceswap-oci"
+    """The cache (faceswap_oci.cache.cache_root: ``$FSOCI_CACHE_DIR`` or the platform's)."""
+    from faceswap_oci.cache import cache_root
+
+    return cache_root()
 
 
 def default_data_dir() -> Path:
-    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local/share")
-    return Path(base) / "faceswap-oci"
+    """The ``local`` target's host root: the platform's data folder (``$XDG_DATA_HOME`` or
+    ``~/.local/share`` on Linux)."""
+    return Path(platformdirs.user_data_dir(APP_NAME))
 
 
 def _write_json(path: Path, data: Any) -> None:

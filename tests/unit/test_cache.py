@@ -304,3 +304,21 @@ def test_role_backend_table_matches_cache() -> None:
     for name, spec in cache.BACKENDS.items():
         assert tuple(table[name]["requirements"]) == spec.files
         assert tuple(table[name]["extra"]) == spec.extra
+
+
+def test_state_and_data_folders_follow_the_platform(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from faceswap_oci import state
+
+    for name in ("XDG_STATE_HOME", "XDG_DATA_HOME", "XDG_CACHE_HOME", "FSOCI_CACHE_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert state.default_state_root() == tmp_path / "home/.local/state/faceswap-oci/jobs"
+    assert state.default_data_dir() == tmp_path / "home/.local/share/faceswap-oci"
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "st"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "da"))
+    monkeypatch.setenv("FSOCI_CACHE_DIR", str(tmp_path / "ca"))
+    assert state.default_state_root() == tmp_path / "st/faceswap-oci/jobs"
+    assert state.default_data_dir() == tmp_path / "da/faceswap-oci"
+    assert state.default_cache_dir() == cache.cache_root() == tmp_path / "ca"
