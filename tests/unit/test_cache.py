@@ -17,6 +17,7 @@ import pytest
 import yaml
 
 from faceswap_oci import cache
+from faceswap_oci.content import module_util
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -301,9 +302,12 @@ def test_role_backend_table_matches_cache() -> None:
     role_vars = yaml.safe_load((ROOT / "roles/faceswap/vars/main.yml").read_text())
     table = role_vars["_faceswap_backends"]
     assert set(table) == set(cache.BACKENDS)
+    gpu_table = module_util("gpu_table").BACKENDS
     for name, spec in cache.BACKENDS.items():
         assert tuple(table[name]["requirements"]) == spec.files
         assert tuple(table[name]["extra"]) == spec.extra
+        assert table[name]["faceswap"] == gpu_table[name].faceswap
+        assert table[name]["gpu"] is (gpu_table[name].cuda is not None)
 
 
 def test_state_and_data_folders_follow_the_platform(

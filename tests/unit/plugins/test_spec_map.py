@@ -327,3 +327,14 @@ def test_no_preflight_narrows_a_mapped_option_alone(role: str) -> None:
                 if len(named) == 1 and re.search(rf"\b{next(iter(named))}\b{compare}", expression):
                     offending.append(f"{tasks.name}: {expression}")
     assert offending == []
+
+
+def test_the_backend_values_are_faceswaps_names_in_the_backend_table() -> None:
+    from ansible_collections.faceswap_oci.core.plugins.module_utils import gpu_table
+
+    (entry,) = [e for e in spec_map.ENTRIES if e.field == "faceswap.backend"]
+    assert entry.values is not None
+    assert dict(entry.values) == {
+        "auto": "",
+        **{name: gpu_table.BACKENDS[name].faceswap for name in ("cpu", "nvidia13", "nvidia12")},
+    }
