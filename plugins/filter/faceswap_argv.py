@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from ansible_collections.faceswap_oci.core.plugins.module_utils import faceswap_cli
-from ansible_collections.faceswap_oci.core.plugins.module_utils.filter_errors import filter_errors
+from ansible_collections.faceswap_oci.core.plugins.plugin_utils.filter_errors import filter_errors
 
 DOCUMENTATION = r"""
 name: faceswap_argv

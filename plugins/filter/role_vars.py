@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from ansible_collections.faceswap_oci.core.plugins.module_utils import spec_map
-from ansible_collections.faceswap_oci.core.plugins.module_utils.filter_errors import filter_errors
+from ansible_collections.faceswap_oci.core.plugins.plugin_utils.filter_errors import filter_errors
 
 DOCUMENTATION = r"""
 name: role_vars

@@ -7,7 +7,7 @@ from typing import Any
 
 from ansible.module_utils.parsing.convert_bool import boolean
 from ansible_collections.faceswap_oci.core.plugins.module_utils import rsync
-from ansible_collections.faceswap_oci.core.plugins.module_utils.filter_errors import filter_errors
+from ansible_collections.faceswap_oci.core.plugins.plugin_utils.filter_errors import filter_errors
 
 DOCUMENTATION = r"""
 name: rsync_argv

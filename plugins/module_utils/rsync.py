@@ -87,14 +87,12 @@ def rsync_argv(
         argv.append(f"--timeout={timeout}")
     if check:
         argv.append("--dry-run")
-    local = remote is None or not remote.host
     user = remote.become_user if remote is not None else ""
     run_as = f"sudo -n -u {shlex.quote(user)} " if user else ""
-    if local:
+    if remote is None or not remote.host:
         if run_as:
             argv = [*shlex.split(run_as), *argv]
         return [*argv, *extra, *sources, dest]
-    assert remote is not None
     argv += ["-e", shlex.join(ssh_command(remote))]
     mkdir = f"{run_as}mkdir -p {shlex.quote(dest)} && " if make_dest and not pull else ""
     if run_as or mkdir:

@@ -15,10 +15,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any
-
-import yaml
 
 _MISSING = object()
 
@@ -62,12 +61,13 @@ def _entry(field: str, spec: Any) -> Entry:
     )
 
 
-def load(path: Path = MAP_FILE) -> tuple[Entry, ...]:
+@cache
+def entries(path: Path = MAP_FILE) -> tuple[Entry, ...]:
+    """The map's entries (read on first use: PyYAML is the controller's, not a host's)."""
+    import yaml
+
     data = yaml.safe_load(path.read_text(encoding="utf-8"))
     return tuple(_entry(str(field), spec) for field, spec in data["spec_map"].items())
-
-
-ENTRIES: tuple[Entry, ...] = load()
 
 
 def role_of(option: str) -> str:
@@ -95,7 +95,7 @@ def role_vars(spec: Mapping[str, Any], role: str) -> dict[str, Any]:
     if role not in ROLES:
         raise ValueError(f"{role!r} is not one of {ROLES}")
     found: dict[str, Any] = {}
-    for entry in ENTRIES:
+    for entry in entries():
         value = lookup(spec, entry.field)
         if value is None:
             value = entry.none

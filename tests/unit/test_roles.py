@@ -88,7 +88,7 @@ def test_playbooks_set_only_declared_role_options(
     sys.path.insert(0, str(ROOT / ".collections"))
     from ansible_collections.faceswap_oci.core.plugins.module_utils import spec_map
 
-    mapped = {option for entry in spec_map.ENTRIES for option in entry.options}
+    mapped = {option for entry in spec_map.entries() for option in entry.options}
     assert sorted(set(variables) & mapped) == [], f"{playbook} restates mapped options"
 
 

@@ -28,7 +28,7 @@ from faceswap_oci.spec import CONSENT_TEXT, JobSpec
 from tests.unit.plugins.pinned_faceswap import faceswap_options, faceswap_plugins
 
 ROOT = Path(__file__).resolve().parents[3]
-PAIRS = [(entry, option) for entry in spec_map.ENTRIES for option in entry.options]
+PAIRS = [(entry, option) for entry in spec_map.entries() for option in entry.options]
 IDS = [f"{entry.field}->{option}" for entry, option in PAIRS]
 
 
@@ -332,7 +332,7 @@ def test_no_preflight_narrows_a_mapped_option_alone(role: str) -> None:
 def test_the_backend_values_are_faceswaps_names_in_the_backend_table() -> None:
     from ansible_collections.faceswap_oci.core.plugins.module_utils import gpu_table
 
-    (entry,) = [e for e in spec_map.ENTRIES if e.field == "faceswap.backend"]
+    (entry,) = [e for e in spec_map.entries() if e.field == "faceswap.backend"]
     assert entry.values is not None
     assert dict(entry.values) == {
         "auto": "",

@@ -1,6 +1,7 @@
 # Copyright: faceswap-oci developers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The collection's filters wrap pure helpers: a helper's ValueError or TypeError becomes an
+"""Controller-side (plugin_utils: it imports ansible.errors, which module_utils may not). The
+collection's filters wrap pure helpers: a helper's ValueError or TypeError becomes an
 AnsibleFilterError that names the filter (so the task's error says which filter and why)."""
 
 from __future__ import annotations
