@@ -28,6 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "src")]
 
+from faceswap_oci.content import module_util  # noqa: E402
 from faceswap_oci.demo import make_demo_inputs  # noqa: E402
 from tests.pipeline.jobs import Job, missing_faceswap, new_job  # noqa: E402
 
@@ -79,30 +80,20 @@ def by_hand(job: Job, work: Path, iterations: int, warmup: int) -> float:
     shutil.copyfile(cfg["ini_src"], work / "train.ini")
     out = work / "train.out"
     out.unlink(missing_ok=True)
-    cmd = [
+    cmd = module_util("faceswap_cli").train_argv(
         cfg["python"],
         f"{cfg['faceswap_dir']}/faceswap.py",
-        "train",
-        "-A",
-        cfg["faces_a"],
-        "-B",
-        cfg["faces_b"],
-        "-m",
-        str(model),
-        "-t",
-        cfg["trainer"],
-        "-b",
-        str(cfg["batch_size"]),
-        "-s",
-        str(cfg["save_every"]),
-        "-F",
-        str(work / "train.log"),
-        "-C",
-        str(work / "train.ini"),
-        "-i",
-        str(iterations),
-        "-w",
-    ]
+        faces_a=cfg["faces_a"],
+        faces_b=cfg["faces_b"],
+        model_dir=str(model),
+        trainer=cfg["trainer"],
+        batch_size=cfg["batch_size"],
+        save_every=cfg["save_every"],
+        log=str(work / "train.log"),
+        ini=str(work / "train.ini"),
+        iterations=iterations,
+        preview=True,
+    )
     env = dict(os.environ, **{k: str(v) for k, v in cfg["env"].items()})
     tail = Tail(out)
     tail.start()
@@ -154,7 +145,7 @@ def main() -> int:
         make_demo_inputs(inputs, frames=64)
         job = new_job(root, work / "job", inputs, "overhead", args.iterations)
         job.spec["train"]["save_every"] = max(5, args.iterations // 2)
-        job.extra["fsoci_train_poll_delay"] = args.poll_delay
+        job.extra["faceswap_train_poll_delay"] = args.poll_delay
         try:
             for phase in ("upload", "extract"):
                 run = job.run(phase)

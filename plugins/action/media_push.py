@@ -12,7 +12,6 @@ costs a module round trip each, seconds in all, which is most of the time of a s
 from __future__ import annotations
 
 import os
-import shlex
 import shutil
 import subprocess
 import tempfile
@@ -24,9 +23,9 @@ from ansible.errors import AnsibleActionFail
 from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.action import ActionBase
 from ansible_collections.faceswap_oci.core.plugins.module_utils.digests import sha256_and_size
+from ansible_collections.faceswap_oci.core.plugins.module_utils.rsync import Remote, rsync_argv
 
-RSYNC_BASE = [
-    "rsync",
+RSYNC_OPTIONS = [
     "--recursive",
     "--copy-links",
     "--inplace",
@@ -132,39 +131,36 @@ class ActionModule(ActionBase):
             plan[side] = files
         return plan
 
-    def _command(self, args: dict[str, Any], stage: str) -> list[str]:
+    def _command(self, args: dict[str, Any], stage: str, check: bool) -> list[str]:
+        """One rsync run for every side; in check mode a dry run that makes no folder."""
         dest = args["dest"].rstrip("/")
         user = args["become_user"]
-        command = [*RSYNC_BASE, f"--timeout={args['io_timeout']}"]
         if args["local"]:
-            os.makedirs(dest, mode=0o750, exist_ok=True)
-            if user:
-                command = ["sudo", "-n", "-u", user, *command]
-            return [*command, *map(str, args["rsync_args"]), stage + "/", dest + "/"]
-        ssh = ["ssh", "-o", "BatchMode=yes", "-o", "Compression=no", "-p", str(args["ssh_port"])]
-        if args["ssh_key"]:
-            ssh += ["-i", args["ssh_key"]]
-        ssh += [a for a in shlex.split(args["ssh_args"]) if a != "-C"]
-        # The remote shell runs this, then rsync's own arguments: the folder is made (as the
-        # job's user) in the same round trip.
-        run_as = f"sudo -n -u {shlex.quote(user)} " if user else ""
-        remote = f"{run_as}mkdir -p {shlex.quote(dest)} && {run_as}rsync"
-        host = args["ssh_host"]
-        where = (f"{args['ssh_user']}@" if args["ssh_user"] else "") + (
-            f"[{host}]" if ":" in host else host
+            if not check:
+                os.makedirs(dest, mode=0o750, exist_ok=True)
+            remote = Remote(become_user=user)
+        else:
+            remote = Remote(
+                host=args["ssh_host"],
+                port=args["ssh_port"],
+                user=args["ssh_user"],
+                key=args["ssh_key"],
+                ssh_args=args["ssh_args"],
+                become_user=user,
+            )
+        return rsync_argv(
+            RSYNC_OPTIONS,
+            [stage + "/"],
+            dest + "/",
+            remote=remote,
+            make_dest=not check,
+            timeout=args["io_timeout"],
+            check=check,
+            extra=[str(a) for a in args["rsync_args"]],
         )
-        return [
-            *command,
-            "-e",
-            shlex.join(ssh),
-            f"--rsync-path={remote}",
-            *map(str, args["rsync_args"]),
-            stage + "/",
-            f"{where}:{dest}/",
-        ]
 
     def run(self, tmp: Any = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:
-        result = super().run(tmp, task_vars)
+        result: dict[str, Any] = super().run(tmp, task_vars)
         del tmp
         args = self._args()
         plan = self._plan(args)
@@ -175,7 +171,8 @@ class ActionModule(ActionBase):
                 os.mkdir(os.path.join(stage, side))
                 for path in files:
                     os.symlink(path, os.path.join(stage, side, os.path.basename(path)))
-            command = self._command(args, stage)
+            check = bool(self._task.check_mode)
+            command = self._command(args, stage, check)
             started = time.monotonic()
             proc = subprocess.run(
                 command, capture_output=True, text=True, stdin=subprocess.DEVNULL, check=False
@@ -192,7 +189,7 @@ class ActionModule(ActionBase):
         # name on the host (side/basename) -> controller path
         names = {f"{side}/{os.path.basename(p)}": p for side, files in plan.items() for p in files}
         moved = sorted(n for n in names if n in sent or any(s.startswith(n + "/") for s in sent))
-        verified = args["verify"] and bool(moved)
+        verified = args["verify"] and bool(moved) and not check
         if verified:
             self._verify(args, task_vars or {}, dest, {n: names[n] for n in moved})
         sides = {
@@ -205,6 +202,7 @@ class ActionModule(ActionBase):
         }
         result.update(
             changed=bool(moved),
+            check_mode=check,
             transferred=moved,
             upload={
                 "sides": sides,

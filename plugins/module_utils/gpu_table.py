@@ -62,23 +62,51 @@ ARCHITECTURES: Final[dict[str, Architecture]] = {
 
 @dataclass(frozen=True)
 class BackendSpec:
-    """One Faceswap requirements flavour and the driver it needs."""
+    """One Faceswap requirements flavour: what pip installs for it (``requirements`` files of
+    Faceswap's tree with ``-r``, ``extra`` specifiers), Faceswap's own name for it
+    (FACESWAP_BACKEND) and the driver it needs. The one backend table: faceswap_oci.cache
+    downloads wheels from it; the faceswap role's copy is checked against it."""
 
     backend: Backend
-    requirements_file: str
+    requirements: tuple[str, ...]
     cuda: str | None
     min_driver_branch: int | None
     default_driver_branch: int | None
+    faceswap: str = "nvidia"
+    extra: tuple[str, ...] = ()
 
+    @property
+    def requirements_file(self) -> str:
+        return self.requirements[0].rsplit("/", 1)[-1]
+
+
+CPU_TORCH_SPEC: Final = "torch==2.12.1"
+"""Faceswap's requirements_cpu.txt points at PyTorch's own CPU index, which is not reachable
+everywhere; the package index's torch runs on the CPU too, and Faceswap's runtime check refuses
+torch 2.13 and newer, hence the pin."""
 
 BACKENDS: Final[dict[str, BackendSpec]] = {
-    "nvidia13": BackendSpec("nvidia13", "requirements_nvidia_13.txt", "13.0", 580, 580),
+    "nvidia13": BackendSpec(
+        "nvidia13", ("requirements/requirements_nvidia_13.txt",), "13.0", 580, 580
+    ),
     # 580 is the long-term branch and the last one that still drives V100/P100: one branch
     # for every GPU this project installs a driver for.
-    "nvidia12": BackendSpec("nvidia12", "requirements_nvidia_12.txt", "12.6", 525, 580),
+    "nvidia12": BackendSpec(
+        "nvidia12", ("requirements/requirements_nvidia_12.txt",), "12.6", 525, 580
+    ),
     # Kepler needs the legacy 470 branch, which this project does not install.
-    "nvidia11": BackendSpec("nvidia11", "requirements_nvidia_11.txt", "11.8", 450, 470),
-    "cpu": BackendSpec("cpu", "requirements_cpu.txt", None, None, None),
+    "nvidia11": BackendSpec(
+        "nvidia11", ("requirements/requirements_nvidia_11.txt",), "11.8", 450, 470
+    ),
+    "cpu": BackendSpec(
+        "cpu",
+        ("requirements/_requirements_base.txt",),
+        None,
+        None,
+        None,
+        faceswap="cpu",
+        extra=(CPU_TORCH_SPEC,),
+    ),
 }
 
 

@@ -364,22 +364,6 @@ def tagged_live(resources: Iterable[T], job: str | None) -> list[T]:
     return sorted(out, key=lambda r: str(getattr(r, "time_created", "") or ""))
 
 
-def to_plain(model: Any) -> Any:
-    """An SDK model as JSON-friendly dict (snake_case keys, ISO timestamps)."""
-    data = oci.util.to_dict(model)
-    return _isoformat(data)
-
-
-def _isoformat(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _isoformat(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_isoformat(v) for v in value]
-    if isinstance(value, dt.datetime):
-        return value.isoformat()
-    return value
-
-
 # --- errors ------------------------------------------------------------------------------------
 
 _NEXT_STEPS: Final[dict[int, str]] = {

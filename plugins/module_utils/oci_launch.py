@@ -30,7 +30,6 @@ OS_ALIASES: Final = {
     "oracle linux": "Oracle Linux",
     "ol": "Oracle Linux",
 }
-DEFAULT_USERS: Final = {"Canonical Ubuntu": "ubuntu", "Oracle Linux": "opc"}
 
 
 def parse_os(text: str) -> tuple[str, str]:
@@ -43,10 +42,6 @@ def parse_os(text: str) -> tuple[str, str]:
         )
     name = OS_ALIASES.get(name.lower(), name)
     return name, version
-
-
-def default_user(os_text: str) -> str:
-    return DEFAULT_USERS.get(parse_os(os_text)[0], "opc")
 
 
 def choose_image(images: Sequence[Any], prefer_gpu: bool) -> Any | None:

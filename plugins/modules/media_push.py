@@ -86,8 +86,9 @@ attributes:
     support: full
     description: Runs on the controller as an action plugin.
   check_mode:
-    support: none
-    description: Always transfers.
+    support: full
+    description: rsync runs with --dry-run, reports what would be sent and sends, creates and
+      verifies nothing.
   diff_mode:
     support: none
     description: No diff.

@@ -227,6 +227,7 @@ removed:
 """
 
 from dataclasses import asdict  # noqa: E402
+from typing import Any  # noqa: E402
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 from ansible_collections.faceswap_oci.core.plugins.module_utils.oci_common import (  # noqa: E402
@@ -264,12 +265,19 @@ from ansible_collections.faceswap_oci.core.plugins.module_utils.oci_network impo
 )
 
 
-def _attempts(attempts: list[Attempt]) -> list[dict]:  # type: ignore[type-arg]
+def _attempts(attempts: list[Attempt]) -> list[dict[str, Any]]:
     return [asdict(a) for a in attempts]
 
 
-def _running(  # type: ignore[no-untyped-def]
-    module: AnsibleModule, compute, vn, comp: str, inst, attempts, region, changed: bool
+def _running(
+    module: AnsibleModule,
+    compute: Any,
+    vn: Any,
+    comp: str,
+    inst: Any,
+    attempts: list[Attempt],
+    region: str | None,
+    changed: bool,
 ) -> None:
     """Wait for RUNNING and read the address; any failure names the launched instance."""
     p = module.params
@@ -306,7 +314,9 @@ def _running(  # type: ignore[no-untyped-def]
     module.exit_json(changed=changed, **instance_facts(inst, address, attempts))
 
 
-def _present(module: AnsibleModule, config: dict, compute, vn, identity) -> None:  # type: ignore[no-untyped-def]
+def _present(
+    module: AnsibleModule, config: dict[str, Any], compute: Any, vn: Any, identity: Any
+) -> None:
     p = module.params
     comp, job, region = p["compartment_id"], p["job"], config.get("region")
     for name in ("shapes", "subnet_id", "ssh_public_key"):
@@ -396,7 +406,7 @@ def _present(module: AnsibleModule, config: dict, compute, vn, identity) -> None
     _running(module, compute, vn, comp, inst, attempts, region, True)
 
 
-def _absent(module: AnsibleModule, compute, vn) -> None:  # type: ignore[no-untyped-def]
+def _absent(module: AnsibleModule, compute: Any, vn: Any) -> None:
     p = module.params
     comp, job = p["compartment_id"], p["job"]
     if p["instance_id"]:

@@ -182,6 +182,7 @@ def main() -> None:
                         owned=not p["bucket"],
                         removed={"pars": 0, "objects": 0, "bucket": None},
                     )
+                    return
                 removed = remove_job_storage(client, found, p["job"], p["keep"], module.check_mode)
                 changed = bool(removed["pars"] or removed["objects"] or removed["bucket"])
                 module.exit_json(changed=changed, removed=removed, **found.as_dict())

@@ -186,7 +186,8 @@ def run_module() -> None:
         return rc, out, err
 
     def which(name: str) -> str | None:
-        return module.get_bin_path(name, required=False, opt_dirs=["/usr/local/bin"])
+        found: str | None = module.get_bin_path(name, required=False, opt_dirs=["/usr/local/bin"])
+        return found
 
     result = find_python(p["names"], p["paths"], p["supported"], p["modules"], which, run)
     module.exit_json(changed=False, **result)

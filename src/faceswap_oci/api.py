@@ -235,18 +235,9 @@ def check_oci_config(job: Job) -> None:
     settings = oci_settings(oci)
     if settings["auth"] not in ("api_key", "security_token"):
         return  # principals read no config file
-    import importlib.util
+    from faceswap_oci.content import module_util
 
-    from faceswap_oci.runner import content_root
-
-    path = content_root() / "plugins" / "module_utils" / "oci_config_check.py"
-    spec = importlib.util.spec_from_file_location("_fsoci_oci_config_check", path)
-    if spec is None or spec.loader is None:  # pragma: no cover - shipped with the package
-        raise StateError(f"{path} is missing from the installation; reinstall faceswap-oci")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look their module up there
-    spec.loader.exec_module(module)
-    problems = module.check_oci_config(
+    problems = module_util("oci_config_check").check_oci_config(
         settings["config_file"],
         settings["profile"],
         region=oci.region,

@@ -23,8 +23,9 @@ API (everything takes an optional ``root``; ``None`` means :func:`cache_root`):
 - :func:`ensure_wheels` ``(commit, backend, python_version, platform)`` -> :class:`WheelSet`:
   ``pip download`` of those requirements for the host's platform and Python, once per key.
 
-Backends map to requirement sources as follows (``BACKENDS``; the ``faceswap`` role's
-``vars/main.yml`` holds the same table for installs from the package index):
+Backends map to requirement sources as follows (``BACKENDS``, from the one backend table in
+``plugins/module_utils/gpu_table.py``; the ``faceswap`` role's ``vars/main.yml`` holds a copy
+for installs from the package index, checked against it by a unit test):
 
 - ``cpu``: ``requirements/_requirements_base.txt`` plus ``torch==2.12.1`` from the default
   index. Faceswap's ``requirements_cpu.txt`` points at PyTorch's own CPU index, which is not
@@ -49,6 +50,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import platformdirs
+
+from faceswap_oci.content import module_util
 from faceswap_oci.errors import FaceswapOciError
 
 __all__ = [
@@ -75,7 +79,6 @@ __all__ = [
 ]
 
 UPSTREAM_URL = "https://github.com/deepfakes/faceswap.git"
-CPU_TORCH_SPEC = "torch==2.12.1"
 DEFAULT_PYTHON = "3.11"
 DEFAULT_PLATFORM = "manylinux_2_28_x86_64"
 SOURCE_DIR_NAME = "faceswap.git"
@@ -97,11 +100,17 @@ class BackendRequirements:
     extra: tuple[str, ...] = ()
 
 
-BACKENDS: dict[str, BackendRequirements] = {
-    "cpu": BackendRequirements(("requirements/_requirements_base.txt",), (CPU_TORCH_SPEC,)),
-    "nvidia13": BackendRequirements(("requirements/requirements_nvidia_13.txt",)),
-    "nvidia12": BackendRequirements(("requirements/requirements_nvidia_12.txt",)),
-}
+def _backends() -> dict[str, BackendRequirements]:
+    """The installable backends of the one backend table (module_utils/gpu_table.py)."""
+    table = module_util("gpu_table").BACKENDS
+    return {
+        name: BackendRequirements(tuple(table[name].requirements), tuple(table[name].extra))
+        for name in ("cpu", "nvidia13", "nvidia12")
+    }
+
+
+BACKENDS: dict[str, BackendRequirements] = _backends()
+CPU_TORCH_SPEC: str = BACKENDS["cpu"].extra[0]
 
 
 @dataclass(frozen=True)
@@ -133,13 +142,12 @@ class WheelSet:
 
 
 def cache_root() -> Path:
-    """``$FSOCI_CACHE_DIR``, else ``$XDG_CACHE_HOME/faceswap-oci``, else ``~/.cache/...``."""
+    """``$FSOCI_CACHE_DIR``, else the platform's cache folder (``$XDG_CACHE_HOME/faceswap-oci``,
+    else ``~/.cache/faceswap-oci`` on Linux; ``~/Library/Caches/faceswap-oci`` on a Mac)."""
     explicit = os.environ.get("FSOCI_CACHE_DIR")
     if explicit:
         return Path(explicit).expanduser().absolute()
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
-    return (base / "faceswap-oci").absolute()
+    return Path(platformdirs.user_cache_dir("faceswap-oci")).expanduser().absolute()
 
 
 def source_dir(root: Path | None = None) -> Path:

@@ -92,8 +92,8 @@ def local_package_list() -> list[str] | None:
     """The packages host_prepare installs on this machine's OS (its own vars file, so the
     list has one home), less ``acl`` (only for become, which `local` does not use); None when
     this is no Debian or Ubuntu (the role's own command check then applies)."""
+    from faceswap_oci.content import content_root
     from faceswap_oci.ospackages import vars_file_names
-    from faceswap_oci.runner import content_root
 
     for name in vars_file_names():
         path = content_root() / "roles" / "host_prepare" / "vars" / name
@@ -105,7 +105,7 @@ def local_package_list() -> list[str] | None:
 
 def package_lists() -> dict[str, list[str]]:
     """host_prepare's package list of every Debian/Ubuntu vars file, by file name."""
-    from faceswap_oci.runner import content_root
+    from faceswap_oci.content import content_root
 
     found = {}
     for path in sorted((content_root() / "roles" / "host_prepare" / "vars").glob("*.yml")):
@@ -245,7 +245,7 @@ def preflight_module(oci: OciTarget) -> tuple[Any, dict[str, Any]]:
     path = str(collections_path())
     if path not in sys.path:
         sys.path.append(path)
-    from ansible_collections.faceswap_oci.core.plugins.module_utils import (  # type: ignore[import-not-found]
+    from ansible_collections.faceswap_oci.core.plugins.module_utils import (
         oci_preflight,
     )
 

@@ -13,6 +13,9 @@ from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from faceswap_oci.role_events import RoleEvent
+from faceswap_oci.role_events import parse as parse_role_event
+
 
 class TaskStatus(StrEnum):
     OK = "ok"
@@ -93,6 +96,12 @@ class Report(Event):
 
     report: str
     data: dict[str, Any]
+
+    @property
+    def typed(self) -> RoleEvent | None:
+        """The report as its registered dataclass (faceswap_oci.role_events); None for a
+        kind that is not a role's."""
+        return parse_role_event(self.report, self.data)
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ import ansible_runner.interface
 
 from faceswap_oci import events as ev
 from faceswap_oci import notify
+from faceswap_oci.content import content_root
 from faceswap_oci.errors import BadArgument, Interrupted, PhaseFailed, ResourcesLeft, StateError
 from faceswap_oci.spec import Job
 from faceswap_oci.state import StateDir, default_cache_dir, default_data_dir, fingerprint
@@ -53,20 +54,6 @@ HOST_ROOT_REMOTE = "/opt/faceswap-oci"
 RUN_USER_REMOTE = "faceswap"
 
 EventCallback = Callable[[ev.Event], None]
-
-
-def content_root() -> Path:
-    """The collection root: inside the installed package, or the checkout."""
-    packaged = Path(__file__).resolve().parent / "ansible_collections" / "faceswap_oci" / "core"
-    if (packaged / "playbooks").is_dir():
-        return packaged
-    checkout = Path(__file__).resolve().parents[2]
-    if (checkout / "galaxy.yml").is_file() and (checkout / "playbooks").is_dir():
-        return checkout
-    raise StateError(
-        "cannot find the Ansible content (playbooks, roles, plugins) of faceswap-oci; "
-        "reinstall the package (pip install faceswap-oci) or run from a checkout"
-    )
 
 
 def collections_path() -> Path:

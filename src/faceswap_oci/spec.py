@@ -383,9 +383,15 @@ ColorAdjust = Literal[
 ]
 
 
+FACESWAP_WRITERS = ("ffmpeg", "gif", "opencv", "patch", "pillow")
+"""Faceswap's writer plugins; faceswap-oci delivers the ffmpeg writer's video alone."""
+
+
 class ConvertSpec(_Model):
-    writer: Literal["ffmpeg", "gif", "opencv", "patch", "pillow"] = Field(
-        "ffmpeg", description="Output writer; only ffmpeg writes a video with audio."
+    writer: Literal["ffmpeg"] = Field(
+        "ffmpeg",
+        description="Output writer: ffmpeg, the one that writes the tagged video (with the A "
+        "audio) that faceswap-oci delivers.",
     )
     keep_audio: bool = Field(True, description="Copy the A video's audio into the output.")
     color: ColorAdjust | None = Field(None, description="Colour adjustment plugin.")
@@ -394,14 +400,16 @@ class ConvertSpec(_Model):
         default_factory=dict, description="convert.ini overrides: section -> option -> value."
     )
 
-    @model_validator(mode="after")
-    def _audio_needs_ffmpeg(self) -> ConvertSpec:
-        if self.keep_audio and self.writer != "ffmpeg":
+    @field_validator("writer", mode="before")
+    @classmethod
+    def _only_the_video_writer(cls, value: Any) -> Any:
+        if value in FACESWAP_WRITERS and value != "ffmpeg":
             raise ValueError(
-                f"convert.keep_audio needs convert.writer 'ffmpeg' (got {self.writer!r}); "
-                "set convert.keep_audio: false or convert.writer: ffmpeg"
+                f"convert.writer: {value!r} writes frames or a GIF, not the tagged video with the "
+                "A audio (convert.keep_audio) that the convert phase delivers; set "
+                "convert.writer: ffmpeg (convert.keep_audio: false drops the audio)"
             )
-        return self
+        return value
 
 
 class JobSpec(_Model):

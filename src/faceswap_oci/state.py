@@ -28,28 +28,34 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import platformdirs
+
 from faceswap_oci.errors import BadArgument, StateError
 
 JOB_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,38}[a-z0-9]$|^[a-z0-9]$")
 """The spec's job-name rule (spec.NAME_RE): a name never leaves the state root."""
 
 
+APP_NAME = "faceswap-oci"
+
+
 def default_state_root() -> Path:
-    base = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local/state")
-    return Path(base) / "faceswap-oci" / "jobs"
+    """The jobs' state folders: the platform's state folder (``$XDG_STATE_HOME`` or
+    ``~/.local/state`` on Linux, ``~/Library/Application Support`` on a Mac)."""
+    return Path(platformdirs.user_state_dir(APP_NAME)) / "jobs"
 
 
 def default_cache_dir() -> Path:
-    explicit = os.environ.get("FSOCI_CACHE_DIR")
-    if explicit:
-        return Path(explicit)
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "faceswap-oci"
+    """The cache (faceswap_oci.cache.cache_root: ``$FSOCI_CACHE_DIR`` or the platform's)."""
+    from faceswap_oci.cache import cache_root
+
+    return cache_root()
 
 
 def default_data_dir() -> Path:
-    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local/share")
-    return Path(base) / "faceswap-oci"
+    """The ``local`` target's host root: the platform's data folder (``$XDG_DATA_HOME`` or
+    ``~/.local/share`` on Linux)."""
+    return Path(platformdirs.user_data_dir(APP_NAME))
 
 
 def _write_json(path: Path, data: Any) -> None:
@@ -291,7 +297,7 @@ class StateDir:
         st = path.stat()
         key = f"{path}|{st.st_size}|{st.st_mtime_ns}"
         if key not in cache:
-            cache[key] = _sha256_path(path)
+            cache[key] = sha256_path(path)
             if not self.read_only:
                 _write_json(cache_file, cache)
         return str(cache[key])
@@ -310,16 +316,15 @@ def _when(stamp: Any) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(stamp))
 
 
-def _sha256_path(path: Path) -> str:
-    digest = hashlib.sha256()
-    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-    for file in files:
-        if path.is_dir():
-            digest.update(str(file.relative_to(path)).encode() + b"\0")
-        with file.open("rb") as fh:
-            while chunk := fh.read(1 << 20):
-                digest.update(chunk)
-    return digest.hexdigest()
+def sha256_path(path: Path) -> str:
+    """The sha256 of a file or folder, by the very function the host side uses
+    (``module_utils/digests.py``), so a folder input hashes the same on both."""
+    from faceswap_oci.content import module_util
+
+    found = module_util("digests").sha256_and_size(str(path))
+    if found is None:
+        raise FileNotFoundError(path)
+    return str(found[0])
 
 
 def fingerprint(*parts: Any) -> str:

@@ -157,7 +157,7 @@ class Job:
             "fsoci_user": os.environ.get("USER") or "root",
             "fsoci_become": False,
             "fsoci_job_dir": str(self.job_dir),
-            "fsoci_train_poll_delay": 2,
+            "faceswap_train_poll_delay": 2,
             **self.extra,
         }
         path = self.work / "vars.yml"

@@ -334,4 +334,5 @@ def test_cpu_host_detection_is_real(outcomes: dict[str, dict[str, Any]]) -> None
     _skip_if_gpu_here("cpu_host")
     detected = outcomes["cpu_host"]["detected"]
     assert (detected["source"], detected["gpus"], detected["gpu_count"]) == ("none", [], 0)
-    assert detected["requirements_file"] == "requirements_cpu.txt"
+    # the file the cpu install uses (the one backend table, gpu_table.BACKENDS)
+    assert detected["requirements_file"] == "_requirements_base.txt"

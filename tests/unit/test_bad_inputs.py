@@ -169,6 +169,20 @@ CASES: dict[str, Build] = {
     "bad detector": spec_case({"extract.detector": "dlib"}, "extract.detector"),
     "file aligner alone": spec_case({"extract.aligner": "file"}, "extract.aligner 'file'"),
     "audio without ffmpeg": spec_case({"convert.writer": "gif"}, "convert.keep_audio"),
+    # what the convert role refuses, `plan` refuses (the spec and the role agree on every value)
+    **{
+        f"{writer} writer without audio": spec_case(
+            {"convert.writer": writer, "convert.keep_audio": False},
+            f"convert.writer: '{writer}' writes frames or a GIF, not the tagged video",
+        )
+        for writer in ("gif", "opencv", "patch", "pillow")
+    },
+    "face size over Faceswap's": spec_case(
+        {"extract.size": 2048}, "extract.size: must be <= 1024 (got 2048)"
+    ),
+    "fewer faces than training needs": spec_case(
+        {"extract.min_faces": 10}, "extract.min_faces: must be >= 25 (got 10)"
+    ),
     # ssh target: hosts, users, keys
     "ssh without section": spec_case({"target": {"kind": "ssh"}}, "target.ssh is required"),
     "ssh port out of range": spec_case({"target": ssh(port=70000)}, "target.ssh.port"),

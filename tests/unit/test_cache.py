@@ -17,6 +17,7 @@ import pytest
 import yaml
 
 from faceswap_oci import cache
+from faceswap_oci.content import module_util
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -301,6 +302,27 @@ def test_role_backend_table_matches_cache() -> None:
     role_vars = yaml.safe_load((ROOT / "roles/faceswap/vars/main.yml").read_text())
     table = role_vars["_faceswap_backends"]
     assert set(table) == set(cache.BACKENDS)
+    gpu_table = module_util("gpu_table").BACKENDS
     for name, spec in cache.BACKENDS.items():
         assert tuple(table[name]["requirements"]) == spec.files
         assert tuple(table[name]["extra"]) == spec.extra
+        assert table[name]["faceswap"] == gpu_table[name].faceswap
+        assert table[name]["gpu"] is (gpu_table[name].cuda is not None)
+
+
+def test_state_and_data_folders_follow_the_platform(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from faceswap_oci import state
+
+    for name in ("XDG_STATE_HOME", "XDG_DATA_HOME", "XDG_CACHE_HOME", "FSOCI_CACHE_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert state.default_state_root() == tmp_path / "home/.local/state/faceswap-oci/jobs"
+    assert state.default_data_dir() == tmp_path / "home/.local/share/faceswap-oci"
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "st"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "da"))
+    monkeypatch.setenv("FSOCI_CACHE_DIR", str(tmp_path / "ca"))
+    assert state.default_state_root() == tmp_path / "st/faceswap-oci/jobs"
+    assert state.default_data_dir() == tmp_path / "da/faceswap-oci"
+    assert state.default_cache_dir() == cache.cache_root() == tmp_path / "ca"

@@ -4,6 +4,7 @@ options."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,13 @@ def test_every_role_has_argument_specs() -> None:
 def test_defaults_and_argument_specs_have_the_same_keys(role: str) -> None:
     defaults = load(ROOT / "roles" / role / "defaults" / "main.yml") or {}
     assert set(defaults) == set(options(role))
+    # a required option has no default in argument_specs (Ansible refuses both)
+    differ = {
+        k: (v, options(role)[k].get("default"))
+        for k, v in defaults.items()
+        if not options(role)[k].get("required")
+    }
+    assert {k: pair for k, pair in differ.items() if pair[0] != pair[1]} == {}
 
 
 @pytest.mark.parametrize("role", ROLES)
@@ -45,7 +53,9 @@ def test_options_are_prefixed_typed_and_described(role: str) -> None:
 def _role_uses(node: Any) -> list[tuple[str, dict[str, Any]]]:
     found: list[tuple[str, dict[str, Any]]] = []
     if isinstance(node, dict):
-        role = node.get("role") or (node.get("ansible.builtin.include_role") or {}).get("name")
+        role = node.get("role")
+        for action in ("ansible.builtin.include_role", "ansible.builtin.import_role"):
+            role = role or (node.get(action) or {}).get("name")
         if isinstance(role, str) and role.startswith("faceswap_oci.core."):
             found.append((role.rsplit(".", 1)[1], dict(node.get("vars") or {})))
         for value in node.values():
@@ -73,3 +83,15 @@ def test_playbooks_set_only_declared_role_options(
 ) -> None:
     undeclared = sorted(set(variables) - set(options(role)))
     assert undeclared == [], f"{playbook} sets {undeclared} not in {role}'s argument_specs"
+    # a role option that a spec field feeds is set by the one declared map (the role_vars
+    # filter, plugins/module_utils/spec_map.py), never restated in a playbook
+    sys.path.insert(0, str(ROOT / ".collections"))
+    from ansible_collections.faceswap_oci.core.plugins.module_utils import spec_map
+
+    mapped = {option for entry in spec_map.entries() for option in entry.options}
+    assert sorted(set(variables) & mapped) == [], f"{playbook} restates mapped options"
+
+
+def test_playbooks_reach_every_phase_role() -> None:
+    used = {role for _, role, _ in PLAYBOOK_USES}
+    assert {"faceswap_extract", "faceswap_train", "faceswap_convert", "faceswap"} <= used

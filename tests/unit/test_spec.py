@@ -124,8 +124,17 @@ BAD_SPECS: list[tuple[str, dict[str, Any], str]] = [
     (
         "audio without ffmpeg",
         with_("convert.writer", "gif"),
-        "convert.keep_audio needs convert.writer 'ffmpeg' (got 'gif'); set convert.keep_audio: "
-        "false or convert.writer: ffmpeg",
+        "convert.writer: 'gif' writes frames or a GIF, not the tagged video with the A audio "
+        "(convert.keep_audio) that the convert phase delivers; set convert.writer: ffmpeg "
+        "(convert.keep_audio: false drops the audio)",
+    ),
+    (
+        # before, this passed the spec and the convert role refused it after the training
+        "gif without audio",
+        {**with_("convert.writer", "gif"), "convert": {"writer": "gif", "keep_audio": False}},
+        "convert.writer: 'gif' writes frames or a GIF, not the tagged video with the A audio "
+        "(convert.keep_audio) that the convert phase delivers; set convert.writer: ffmpeg "
+        "(convert.keep_audio: false drops the audio)",
     ),
     (
         "face size out of range",
