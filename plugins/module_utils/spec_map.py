@@ -46,6 +46,7 @@ ROLES: tuple[str, ...] = (
     "oci_network",
     "oci_instance",
     "oci_teardown",
+    "oci_storage",
 )
 """The roles the map feeds."""
 

@@ -37,7 +37,7 @@ if os.environ.get("FAKE_EXTRACT_FAIL"):
     sys.exit("extract must not run")
 stamp = str(time.time_ns()).encode()
 faces.mkdir(parents=True, exist_ok=True)
-for i in range(3):
+for i in range(25):  # the least the extract role takes (min_faces >= 25, as Faceswap)
     (faces / f"{media.stem}_{i}.png").write_bytes(b"face" + stamp)
 (media.parent / f"{media.stem}_alignments.fsa").write_bytes(b"fsa" + stamp)
 """
@@ -70,7 +70,7 @@ def _extract(tmp_path: Path, api: OciApi, root: Path, run: str, **env: str) -> P
             "target": {"kind": "oci", "oci": {"storage": {"enabled": True}}},
             "inputs": {"a": "/media/a.mp4", "b": "/media/b.mp4"},
             "faceswap": {"backend": "cpu"},
-            "extract": {"min_faces": 1},
+            "extract": {"min_faces": 25},
         },
         "fsoci_state_dir": str(state),
         "fsoci_host_root": str(root),
@@ -126,12 +126,11 @@ def test_a_new_host_restores_the_faces_and_skips_extract(bucket: OciApi, tmp_pat
         (True, False),
     ]
     made = _outputs(job1)
-    assert sorted(made) == [
-        "faces_a/a_0.png", "faces_a/a_1.png", "faces_a/a_2.png",
-        "faces_b/b_0.png", "faces_b/b_1.png", "faces_b/b_2.png",
-        "inputs/a/a_alignments.fsa", "inputs/b/b_alignments.fsa",
-        "logs/extract_a.done", "logs/extract_b.done",
-    ]  # fmt: skip
+    assert sorted(made) == sorted(
+        [f"faces_{side}/{side}_{i}.png" for side in "ab" for i in range(25)]
+        + ["inputs/a/a_alignments.fsa", "inputs/b/b_alignments.fsa"]
+        + ["logs/extract_a.done", "logs/extract_b.done"]
+    )
     # Training starts: its supervisor uploads the extract phase's outputs once.
     train = load_helper("fsoci_train.py")
     config = job1 / "config" / "train.json"
@@ -162,8 +161,8 @@ def test_a_new_host_restores_the_faces_and_skips_extract(bucket: OciApi, tmp_pat
     assert not (tmp_path / "run2.calls").exists()  # Faceswap's extract never ran
     faces = [e for e in second.events if e.get("kind") == "faces"]
     assert [(e["extracted"], e["restored"], e["count"]) for e in faces] == [
-        (False, True, 3),
-        (False, True, 3),
+        (False, True, 25),
+        (False, True, 25),
     ]
     # Byte for byte, so the faces' folder checksums (the model's made_from) are the same.
     assert _outputs(job2) == made

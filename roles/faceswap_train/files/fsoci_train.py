@@ -72,6 +72,8 @@ from fsoci_train_core import save_averages as _saves
 
 __all__ = ["model_differences", "plateau_reached", "use_distributed"]
 
+_HERE = Path(__file__).resolve().parent
+
 TAIL_BYTES = 256 * 1024
 
 
@@ -132,53 +134,58 @@ def _read_json(path: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
+def _load_by_path(name: str, *places: Path) -> Any:
+    """The module ``name`` from the first of *places* holding ``<name>.py``."""
+    for place in places:
+        path = place / f"{name}.py"
+        if path.is_file():
+            spec = importlib.util.spec_from_file_location(name, path)
+            if spec is None or spec.loader is None:
+                break
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+            return module
+    raise ImportError(f"{name}.py is in none of {', '.join(map(str, places))}")
+
+
+@functools.cache
+def _faceswap_cli() -> Any:
+    """The one builder of Faceswap's command lines (plugins/module_utils/faceswap_cli.py):
+    the role installs it next to this file; in the checkout it is the collection's own."""
+    return _load_by_path("faceswap_cli", _HERE, _HERE.parents[2] / "plugins" / "module_utils")
+
+
 def build_command(job: Job) -> list[str]:
     cfg = job.cfg
-    cmd = [
+    target = int(cfg.get("iterations") or 0)
+    exclude = [int(i) for i in cfg.get("exclude_gpus") or []]
+    argv: list[str] = _faceswap_cli().train_argv(
         cfg["python"],
         str(Path(cfg["faceswap_dir"]) / "faceswap.py"),
-        "train",
-        "-A",
-        cfg["faces_a"],
-        "-B",
-        cfg["faces_b"],
-        "-m",
-        str(job.model_dir),
-        "-t",
-        cfg["trainer"],
-        "-b",
-        str(cfg["batch_size"]),
-        "-s",
-        str(cfg["save_every"]),
-        "-F",
-        str(job.logs / "train.log"),
-    ]
-    if cfg.get("ini_src"):
-        cmd += ["-C", cfg["ini_work"]]
-    target = int(cfg.get("iterations") or 0)
-    if target > 0:
-        cmd += ["-i", str(max(target - job.iterations(), 1))]
-    if cfg.get("preview"):
-        cmd.append("-w")
-    exclude = [int(i) for i in cfg.get("exclude_gpus") or []]
-    if exclude:
-        cmd += ["-X", *(str(i) for i in exclude)]
-    if use_distributed(cfg.get("distributed", "auto"), int(cfg.get("gpu_count") or 0), exclude):
-        cmd.append("-d")
-    cmd += [str(a) for a in cfg.get("extra_args", [])]
-    return cmd
+        faces_a=cfg["faces_a"],
+        faces_b=cfg["faces_b"],
+        model_dir=str(job.model_dir),
+        trainer=cfg["trainer"],
+        batch_size=int(cfg["batch_size"]),
+        save_every=int(cfg["save_every"]),
+        log=str(job.logs / "train.log"),
+        ini=cfg["ini_work"] if cfg.get("ini_src") else "",
+        # what is left to train: Faceswap's -i counts this session's iterations
+        iterations=max(target - job.iterations(), 1) if target > 0 else 0,
+        preview=bool(cfg.get("preview")),
+        exclude_gpus=exclude,
+        distributed=use_distributed(
+            cfg.get("distributed", "auto"), int(cfg.get("gpu_count") or 0), exclude
+        ),
+        extra=[str(a) for a in cfg.get("extra_args", [])],
+    )
+    return argv
 
 
 @functools.cache
 def _snapshot_helper() -> Any:
     """fsoci_snapshot.py, installed next to this file (loaded once)."""
-    path = Path(__file__).with_name("fsoci_snapshot.py")
-    spec = importlib.util.spec_from_file_location("fsoci_snapshot", path)
-    if spec is None or spec.loader is None:
-        raise ImportError(f"{path} is missing")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return _load_by_path("fsoci_snapshot", _HERE)
 
 
 def snapshot_store(job: Job) -> Any | None:
