@@ -261,6 +261,8 @@ def make_spec(name: str, inputs: Path, output: Path, iterations: int) -> dict[st
     return {
         "name": name,
         "consent": CONSENT,
+        # as the validated spec has it (the runner's `fsoci`): the phases look at the target
+        "target": {"kind": "local", "ssh": None, "oci": None},
         "inputs": {"a": str(inputs / "a.mp4"), "b": str(inputs / "b.mp4")},
         "faceswap": {"backend": "cpu"},
         "extract": {
