@@ -84,7 +84,7 @@ if [ "$quick" = false ] && [ "$#" -eq 0 ]; then
   # Three pytest sessions side by side: much of the test-bed tests' time is spent waiting
   # (SSH round trips, Ansible's start-up, downloads), so three fill two cores better than two.
   #   - the e2e job and what reuses it (the installed-host image, then one whole job and its
-  #     changed-input re-runs, and the dashboard serving it): the longest chain;
+  #     changed-input re-runs, and the dashboard serving it), and the wheel's own fresh venv;
   #   - the other test-bed tests (booted hosts, Molecule, the ssh target): those on the image
   #     run last (tests/conftest.py), once the first session has built it;
   #   - everything else (unit, OCI double, the local Faceswap install and the pipeline on it).
@@ -108,9 +108,9 @@ if [ "$quick" = false ] && [ "$#" -eq 0 ]; then
     ) >"$log" 2>&1 &
     pids+=($!)
   }
-  lane "e2e job" -m testbed tests/dashboard tests/e2e
+  lane "e2e job" -m "testbed or slow" tests/dashboard tests/e2e tests/test_wheel.py
   lane "test-bed" -m testbed --ignore=tests/dashboard --ignore=tests/e2e
-  lane "not testbed" -m "not testbed"
+  lane "not testbed" -m "not testbed" --ignore=tests/test_wheel.py
   status=0
   for i in "${!names[@]}"; do
     wait "${pids[$i]}"
