@@ -31,8 +31,10 @@ if [ "${#missing[@]}" -gt 0 ]; then
         || die "apt-get install ${missing[*]} failed"
 fi
 
-python=python3
-[ -x .venv/bin/python ] && python=.venv/bin/python
+# The test bed is standard-library Python: any python3 runs it (scripts/test.sh passes the
+# system's while it is still making the venv).
+python=${FSOCI_PREREQS_PYTHON:-python3}
+[ -z "${FSOCI_PREREQS_PYTHON:-}" ] && [ -x .venv/bin/python ] && python=.venv/bin/python
 
 echo "testbed-prereqs: rootfs cache"
 "$python" -m tests.testbed build || die "building the test-host rootfs failed (see above)"

@@ -13,6 +13,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 started=$SECONDS
 quick=false
+# The quick lane's tests, on four workers: most of their time is spent waiting (Ansible's
+# start-up, the SDK's retry back-off, the OCI double's simulated delays, SSH time-outs), so four
+# fill two cores; worksteal keeps one worker from ending last with a queue of long tests (a
+# module-wide fixture is made once per worker).
+quick_tests=(-m "not testbed and not faceswap and not slow" -n 4 --dist worksteal)
 if [ "${1:-}" = "--quick" ]; then
   quick=true
   shift
@@ -44,7 +49,12 @@ if [ "$quick" = false ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2
     apt-get update -q
     apt-get install -y -q --no-install-recommends "${need[@]}"
   fi
-  bash .ci/testbed-prereqs.sh
+  # The test bed's packages, root filesystem and probe host (mostly downloads and
+  # decompression) are made while pip fills the venv; the test bed is standard-library Python,
+  # so it runs on the Python found above, not on the venv being made.
+  prereqs_log=$(mktemp)
+  FSOCI_PREREQS_PYTHON="$python" bash .ci/testbed-prereqs.sh >"$prereqs_log" 2>&1 &
+  prereqs_pid=$!
 elif [ "$quick" = false ]; then
   echo "note: not root (or not Debian): the test-bed tests will skip unless the host image and packages are already there" >&2
 fi
@@ -66,11 +76,19 @@ ruff check .
 ruff format --check .
 echo "== mypy --strict"
 mypy
+if [ -n "${prereqs_pid:-}" ]; then
+  set +e
+  wait "$prereqs_pid"
+  prereqs_status=$?
+  set -e
+  echo "== test-bed prerequisites"
+  cat "$prereqs_log"
+  rm -f "$prereqs_log"
+  [ "$prereqs_status" -eq 0 ] || exit "$prereqs_status"
+fi
 lint_pid=""
 if [ "$quick" = true ]; then
-  # Two workers: these tests mostly wait on Ansible and the local OCI API, so two halve the
-  # time on two cores (a module-wide fixture is then made once per worker).
-  set -- -m "not testbed and not faceswap and not slow" -n 2 "$@"
+  set -- "${quick_tests[@]}" "$@"
 else
   # ansible-lint (minutes of CPU) runs beside pytest, whose first minutes mostly wait on
   # downloads and installs; its report is printed after pytest's.
@@ -81,13 +99,15 @@ fi
 pytest_args=(-ra -p no:cacheprovider --durations=25)
 set +e
 if [ "$quick" = false ] && [ "$#" -eq 0 ]; then
-  # Three pytest sessions side by side: much of the test-bed tests' time is spent waiting
-  # (SSH round trips, Ansible's start-up, downloads), so three fill two cores better than two.
+  # Four pytest sessions side by side: much of the tests' time is spent waiting (SSH round
+  # trips, Ansible's start-up, downloads, the OCI double's simulated delays), so four fill two
+  # cores better than fewer:
   #   - the e2e job and what reuses it (the installed-host image, then one whole job and its
   #     changed-input re-runs, and the dashboard serving it), and the wheel's own fresh venv;
   #   - the other test-bed tests (booted hosts, Molecule, the ssh target): those on the image
   #     run last (tests/conftest.py), once the first session has built it;
-  #   - everything else (unit, OCI double, the local Faceswap install and the pipeline on it).
+  #   - the quick lane's tests (unit, OCI double), on two workers as in --quick;
+  #   - the local Faceswap install and the pipeline on it, and the other slow tests.
   # Each makes its own shared installs once, the image is built once between them (a file
   # lock); their reports follow one another.
   names=()
@@ -110,7 +130,8 @@ if [ "$quick" = false ] && [ "$#" -eq 0 ]; then
   }
   lane "e2e job" -m "testbed or slow" tests/dashboard tests/e2e tests/test_wheel.py
   lane "test-bed" -m testbed --ignore=tests/dashboard --ignore=tests/e2e
-  lane "not testbed" -m "not testbed" --ignore=tests/test_wheel.py
+  lane "quick" "${quick_tests[@]}"
+  lane "local" -m "not testbed and (faceswap or slow)" --ignore=tests/test_wheel.py
   status=0
   for i in "${!names[@]}"; do
     wait "${pids[$i]}"
