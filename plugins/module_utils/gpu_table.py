@@ -156,16 +156,7 @@ MODELS: Final[tuple[GpuModel, ...]] = (
         ("v100-sxm2-32gb", "v100-pcie-32gb", "v100s"),
         sxm=True,
     ),
-    _m(
-        "V100",
-        "Tesla V100-SXM2-16GB",
-        "Volta",
-        (7, 0),
-        16,
-        (0x1DB1, 0x1DB4),
-        ("v100",),
-        sxm=True,
-    ),
+    _m("V100", "Tesla V100-SXM2-16GB", "Volta", (7, 0), 16, (0x1DB1, 0x1DB4), ("v100",), sxm=True),
     _m("T4", "Tesla T4", "Turing", (7, 5), 16, (0x1EB8,), ("t4",)),
     _m(
         "A100-80GB",
@@ -178,14 +169,7 @@ MODELS: Final[tuple[GpuModel, ...]] = (
         sxm=True,
     ),
     _m(
-        "A100",
-        "NVIDIA A100-SXM4-40GB",
-        "Ampere",
-        (8, 0),
-        40,
-        (0x20B0, 0x20F1),
-        ("a100",),
-        sxm=True,
+        "A100", "NVIDIA A100-SXM4-40GB", "Ampere", (8, 0), 40, (0x20B0, 0x20F1), ("a100",), sxm=True
     ),
     _m("A10G", "NVIDIA A10G", "Ampere", (8, 6), 24, (0x2237,), ("a10g",)),
     _m("A10", "NVIDIA A10", "Ampere", (8, 6), 24, (0x2236,), ("a10",)),

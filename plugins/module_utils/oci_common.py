@@ -57,6 +57,17 @@ AUTH_ARGSPEC: Final[dict[str, dict[str, Any]]] = {
     "wait_timeout": {"type": "int", "default": 1200},
 }
 
+# The options of the modules of one job's resources (doc_fragments/oci.py, JOB), and of those
+# that make one kind of resource exist or not (each documents its own state).
+JOB_ARGSPEC: Final[dict[str, dict[str, Any]]] = {
+    "compartment_id": {"type": "str", "required": True},
+    "job": {"type": "str", "required": True},
+}
+RESOURCE_ARGSPEC: Final[dict[str, dict[str, Any]]] = {
+    **JOB_ARGSPEC,
+    "state": {"type": "str", "default": "present", "choices": ["present", "absent"]},
+}
+
 T = TypeVar("T")
 
 
@@ -68,10 +79,14 @@ class ConfigProblems(Exception):
         self.problems = problems
 
 
-def argspec(**extra: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """The module's argument_spec: the shared auth/wait options plus its own."""
-    spec = {k: dict(v) for k, v in AUTH_ARGSPEC.items()}
-    spec.update(extra)
+def argspec(
+    *shared: Mapping[str, dict[str, Any]], **extra: dict[str, Any]
+) -> dict[str, dict[str, Any]]:
+    """The module's argument_spec: the auth/wait options, the ``shared`` groups it takes
+    (``JOB_ARGSPEC``, ``RESOURCE_ARGSPEC``), then its own (copies: a module may change them)."""
+    spec: dict[str, dict[str, Any]] = {}
+    for group in (AUTH_ARGSPEC, *shared, extra):
+        spec.update((k, dict(v)) for k, v in group.items())
     return spec
 
 
@@ -332,6 +347,22 @@ def wait_for(
     return resp.data
 
 
+def settled(
+    client: Any,
+    get_fn: Callable[..., Any],
+    model: Any,
+    state: str,
+    timeout: int,
+    *,
+    fail_states: Iterable[str] = (),
+) -> Any:
+    """``model`` once its ``lifecycle_state`` is ``state``: itself when it already is (no call),
+    else the last read of ``wait_for``."""
+    if model.lifecycle_state == state:
+        return model
+    return wait_for(client, get_fn, model.id, [state], timeout, fail_states=fail_states)
+
+
 class WaitFailed(Exception):
     def __init__(self, ocid: str, state: str) -> None:
         super().__init__(f"{ocid} went to {state}")
@@ -340,6 +371,16 @@ class WaitFailed(Exception):
 
 
 # --- tags --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class JobResourceSpec:
+    """What every new resource of a job is made with: its compartment, and the job whose
+    freeform tags (``job_tags``) it carries. The specs of each kind add their own fields."""
+
+    compartment_id: str
+    job: str
+    tags: dict[str, str]
 
 
 def job_tags(job: str, now: dt.datetime | None = None) -> dict[str, str]:

@@ -13,12 +13,13 @@ from typing import Any, Final
 
 from ansible_collections.faceswap_oci.core.plugins.module_utils.oci_common import (
     HAS_OCI,
+    JobResourceSpec,
     ladder_reason,
     launch_retry_strategy,
     list_all,
+    settled,
     supports_preemptible,
     tagged_live,
-    wait_for,
 )
 
 if HAS_OCI:
@@ -144,10 +145,7 @@ def capacity_hints(
 
 
 @dataclass(frozen=True)
-class LaunchSpec:
-    compartment_id: str
-    job: str
-    tags: dict[str, str]
+class LaunchSpec(JobResourceSpec):
     subnet_id: str
     ssh_public_key: str
     boot_volume_gb: int
@@ -320,16 +318,14 @@ def primary_address(
     ]
     if not attachments:
         return Address()
-    att = attachments[0]
-    if att.lifecycle_state != "ATTACHED":
-        att = wait_for(
-            compute,
-            compute.get_vnic_attachment,
-            att.id,
-            ["ATTACHED"],
-            max(1, int(deadline - time.monotonic())),
-            fail_states=["DETACHED"],
-        )
+    att = settled(
+        compute,
+        compute.get_vnic_attachment,
+        attachments[0],
+        "ATTACHED",
+        max(1, int(deadline - time.monotonic())),
+        fail_states=["DETACHED"],
+    )
     vnic = vn.get_vnic(att.vnic_id, retry_strategy=oci.retry.DEFAULT_RETRY_STRATEGY).data
     return Address(vnic.public_ip, vnic.private_ip, vnic.id)
 

@@ -16,9 +16,11 @@ from typing import Any, Final
 from ansible_collections.faceswap_oci.core.plugins.module_utils.oci_common import (
     HAS_OCI,
     JOB_TAG,
+    JobResourceSpec,
     delete_retry_strategy,
     is_live,
     list_all,
+    settled,
     tagged_live,
     wait_for,
 )
@@ -31,13 +33,17 @@ ANY: Final = "0.0.0.0/0"
 SSH_PORT: Final = 22
 # Deletion order: what depends on something is deleted before it (the service answers 409).
 NETWORK_ORDER: Final = ("subnet", "route_table", "security_list", "internet_gateway", "vcn")
+# Display names: fsoci-<job> for the VCN, fsoci-<job>-<suffix> for what is in it.
+SUFFIXES: Final = {
+    "internet_gateway": "igw",
+    "route_table": "rt",
+    "security_list": "sl",
+    "subnet": "subnet",
+}
 
 
 @dataclass(frozen=True)
-class NetworkSpec:
-    compartment_id: str
-    job: str
-    tags: dict[str, str]
+class NetworkSpec(JobResourceSpec):
     ssh_ingress_cidr: str
     vcn_cidr: str = "10.0.0.0/16"
     subnet_cidr: str = "10.0.0.0/24"
@@ -102,12 +108,10 @@ def ensure_network(
     res = NetworkResult()
     comp, job = spec.compartment_id, spec.job
 
-    def settle(kind: str, get: Callable[..., Any], model: Any) -> Any:
-        if wait and model.lifecycle_state != "AVAILABLE":
-            return wait_for(
-                vn, get, model.id, ["AVAILABLE"], wait_timeout, fail_states=["TERMINATED"]
-            )
-        return model
+    def settle(get: Callable[..., Any], model: Any) -> Any:
+        if not wait:
+            return model
+        return settled(vn, get, model, "AVAILABLE", wait_timeout, fail_states=["TERMINATED"])
 
     def created(kind: str, model: Any | None) -> None:
         res.changed = True
@@ -132,110 +136,97 @@ def ensure_network(
             )
         ).data
         created("vcn", vcn)
-    vcn = settle("vcn", vn.get_vcn, vcn)
+    vcn = settle(vn.get_vcn, vcn)
     res.ids["vcn"] = vcn.id
 
-    def find(list_fn: Callable[..., Any]) -> Any | None:
+    def ensure(
+        kind: str,
+        list_fn: Callable[..., Any],
+        create: Callable[..., Any],
+        get: Callable[..., Any],
+        details: Callable[[dict[str, Any]], Any],
+    ) -> tuple[Any, bool]:
+        """(the job's resource of ``kind`` in the VCN, whether it was there): found by tag,
+        else created from ``details(common fields)`` and settled; None in check mode."""
         found = tagged_live(list_all(list_fn, comp, vcn_id=vcn.id), job)
-        return found[0] if found else None
+        if found:
+            model = found[0]
+        elif check_mode:
+            model = None
+            created(kind, None)
+        else:
+            common = {
+                "compartment_id": comp,
+                "vcn_id": vcn.id,
+                "display_name": f"fsoci-{job}-{SUFFIXES[kind]}",
+                "freeform_tags": spec.tags,
+                "defined_tags": spec.defined_tags or None,
+            }
+            model = create(details(common)).data
+            created(kind, model)
+            model = settle(get, model)
+        res.ids[kind] = model.id if model is not None else None
+        return model, bool(found)
 
-    igw = find(vn.list_internet_gateways)
-    if igw is None and not check_mode:
-        igw = vn.create_internet_gateway(
-            M.CreateInternetGatewayDetails(
-                compartment_id=comp,
-                vcn_id=vcn.id,
-                is_enabled=True,
-                display_name=f"fsoci-{job}-igw",
-                freeform_tags=spec.tags,
-                defined_tags=spec.defined_tags or None,
-            )
-        ).data
-        created("internet_gateway", igw)
-        igw = settle("internet_gateway", vn.get_internet_gateway, igw)
-    elif igw is None:
-        created("internet_gateway", None)
-    res.ids["internet_gateway"] = igw.id if igw else None
-
-    rt = find(vn.list_route_tables)
-    if rt is None and not check_mode:
-        if igw is None:  # pragma: no cover - created above unless in check mode
-            raise AssertionError("internet gateway missing outside check mode")
-        rt = vn.create_route_table(
-            M.CreateRouteTableDetails(
-                compartment_id=comp,
-                vcn_id=vcn.id,
-                display_name=f"fsoci-{job}-rt",
-                route_rules=[route_rule(igw.id)],
-                freeform_tags=spec.tags,
-                defined_tags=spec.defined_tags or None,
-            )
-        ).data
-        created("route_table", rt)
-        rt = settle("route_table", vn.get_route_table, rt)
-    elif rt is None:
-        created("route_table", None)
-    elif igw is not None and not route_rules_match(rt, igw.id):
+    def update(kind: str, model: Any, call: Callable[[], Any]) -> Any:
         res.changed = True
-        res.updated.append({"kind": "route_table", "id": rt.id})
-        if not check_mode:
-            rt = vn.update_route_table(
+        res.updated.append({"kind": kind, "id": model.id})
+        return model if check_mode else call().data
+
+    # Outside check mode every resource exists once ensure returns, so the later details
+    # (called only to create) may read the earlier ones' ids.
+    igw, _ = ensure(
+        "internet_gateway",
+        vn.list_internet_gateways,
+        vn.create_internet_gateway,
+        vn.get_internet_gateway,
+        lambda c: M.CreateInternetGatewayDetails(is_enabled=True, **c),
+    )
+    rt, had_rt = ensure(
+        "route_table",
+        vn.list_route_tables,
+        vn.create_route_table,
+        vn.get_route_table,
+        lambda c: M.CreateRouteTableDetails(route_rules=[route_rule(igw.id)], **c),
+    )
+    if had_rt and igw is not None and not route_rules_match(rt, igw.id):
+        rt = update(
+            "route_table",
+            rt,
+            lambda: vn.update_route_table(
                 rt.id, M.UpdateRouteTableDetails(route_rules=[route_rule(igw.id)])
-            ).data
-    res.ids["route_table"] = rt.id if rt else None
-
-    sl = find(vn.list_security_lists)
-    if sl is None and not check_mode:
-        sl = vn.create_security_list(
-            M.CreateSecurityListDetails(
-                compartment_id=comp,
-                vcn_id=vcn.id,
-                display_name=f"fsoci-{job}-sl",
-                ingress_security_rules=[ssh_ingress_rule(spec.ssh_ingress_cidr)],
-                egress_security_rules=[egress_all_rule()],
-                freeform_tags=spec.tags,
-                defined_tags=spec.defined_tags or None,
-            )
-        ).data
-        created("security_list", sl)
-        sl = settle("security_list", vn.get_security_list, sl)
-    elif sl is None:
-        created("security_list", None)
-    elif not security_rules_match(sl, spec.ssh_ingress_cidr):
-        res.changed = True
-        res.updated.append({"kind": "security_list", "id": sl.id})
-        if not check_mode:
-            sl = vn.update_security_list(
-                sl.id,
-                M.UpdateSecurityListDetails(
-                    ingress_security_rules=[ssh_ingress_rule(spec.ssh_ingress_cidr)],
-                    egress_security_rules=[egress_all_rule()],
-                ),
-            ).data
-    res.ids["security_list"] = sl.id if sl else None
-
-    subnet = find(vn.list_subnets)
-    if subnet is None and not check_mode:
-        if rt is None or sl is None:  # pragma: no cover - created above unless in check mode
-            raise AssertionError("route table or security list missing outside check mode")
-        subnet = vn.create_subnet(
-            M.CreateSubnetDetails(
-                compartment_id=comp,
-                vcn_id=vcn.id,
-                cidr_block=spec.subnet_cidr,
-                display_name=f"fsoci-{job}-subnet",
-                route_table_id=rt.id,
-                security_list_ids=[sl.id],
-                prohibit_public_ip_on_vnic=False,
-                freeform_tags=spec.tags,
-                defined_tags=spec.defined_tags or None,
-            )
-        ).data
-        created("subnet", subnet)
-        subnet = settle("subnet", vn.get_subnet, subnet)
-    elif subnet is None:
-        created("subnet", None)
-    res.ids["subnet"] = subnet.id if subnet else None
+            ),
+        )
+    rules = {
+        "ingress_security_rules": [ssh_ingress_rule(spec.ssh_ingress_cidr)],
+        "egress_security_rules": [egress_all_rule()],
+    }
+    sl, had_sl = ensure(
+        "security_list",
+        vn.list_security_lists,
+        vn.create_security_list,
+        vn.get_security_list,
+        lambda c: M.CreateSecurityListDetails(**rules, **c),
+    )
+    if had_sl and not security_rules_match(sl, spec.ssh_ingress_cidr):
+        sl = update(
+            "security_list",
+            sl,
+            lambda: vn.update_security_list(sl.id, M.UpdateSecurityListDetails(**rules)),
+        )
+    ensure(
+        "subnet",
+        vn.list_subnets,
+        vn.create_subnet,
+        vn.get_subnet,
+        lambda c: M.CreateSubnetDetails(
+            cidr_block=spec.subnet_cidr,
+            route_table_id=rt.id,
+            security_list_ids=[sl.id],
+            prohibit_public_ip_on_vnic=False,
+            **c,
+        ),
+    )
     return res
 
 

@@ -15,7 +15,7 @@ import datetime as dt
 import os
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any, Final
 
 try:
@@ -55,12 +55,7 @@ class JobBucket:
     owned: bool  # created for the job (deleted with it) or the user's own (only the prefix)
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "namespace": self.namespace,
-            "bucket": self.bucket,
-            "prefix": self.prefix,
-            "owned": self.owned,
-        }
+        return asdict(self)
 
 
 def default_bucket_name(job: str) -> str:

@@ -65,16 +65,7 @@ options:
       - Driver version that goes with injected O(gpus), for example V(580.95.05).
       - Ignored unless O(gpus) is given.
     type: str
-attributes:
-  check_mode:
-    support: full
-    description: Read-only; runs the same in check mode.
-  diff_mode:
-    support: none
-    description: Nothing to diff.
-  idempotent:
-    support: full
-    description: Never reports a change.
+extends_documentation_fragment: [faceswap_oci.core.attributes.READ_ONLY]
 notes:
   - C(nvidia-smi) drivers older than 510 do not know the C(compute_cap) field; the module then
     queries without it and takes the compute capability from the table.

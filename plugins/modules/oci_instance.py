@@ -31,17 +31,11 @@ description:
     they are TERMINATED; an instance already gone is not an error.
 author: faceswap-oci developers (@faceswap-oci)
 extends_documentation_fragment:
-  - faceswap_oci.core.oci
-  - faceswap_oci.core.oci.JOB
+  [faceswap_oci.core.oci, faceswap_oci.core.oci.JOB, faceswap_oci.core.attributes]
 attributes:
   check_mode:
-    support: full
     description: Reads the current instance and predicts the launch; launches nothing.
-  diff_mode:
-    support: none
-    description: Returns what it created, changed or removed instead of a diff.
   idempotent:
-    support: full
     description: A live instance tagged with the job is returned unchanged.
 options:
   state:
@@ -132,12 +126,13 @@ EXAMPLES = r"""
     ssh_public_key: "{{ lookup('ansible.builtin.file', 'state/id_ed25519.pub') }}"
   register: vm
 
-- name: Terminate the job's instance
+- name: Terminate the instance launched above (without instance_id, every one of the job)
   faceswap_oci.core.oci_instance:
     compartment_id: ocid1.compartment.oc1..aaaaaaaaexample
     region: eu-frankfurt-1
     job: demo
     state: absent
+    instance_id: "{{ vm.instance_id }}"
 """
 
 RETURN = r"""
@@ -152,12 +147,12 @@ lifecycle_state:
   type: str
   sample: RUNNING
 public_ip:
-  description: Public IP of the primary VNIC.
+  description: Public IP of the primary VNIC, where SSH reaches the host (null with O(wait=false)).
   returned: state=present
   type: str
   sample: 203.0.113.10
 private_ip:
-  description: Private IP of the primary VNIC.
+  description: Private IP of the primary VNIC, in the subnet's CIDR (null with O(wait=false)).
   returned: state=present
   type: str
   sample: 10.0.0.12
@@ -187,12 +182,12 @@ time_created:
   type: str
   sample: "2026-12-01T21:00:00+00:00"
 boot_volume_gb:
-  description: Boot volume size in GB as launched.
+  description: Boot volume size in GB as launched (the billed size).
   returned: state=present
   type: int
   sample: 200
 gpus:
-  description: Number of GPUs of the shape.
+  description: Number of GPUs of the shape (C(gpus) of its shape config).
   returned: state=present
   type: int
   sample: 1
@@ -231,6 +226,7 @@ from typing import Any  # noqa: E402
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 from ansible_collections.faceswap_oci.core.plugins.module_utils.oci_common import (  # noqa: E402
+    RESOURCE_ARGSPEC,
     ErrorContext,
     OciModuleRun,
     WaitFailed,
@@ -240,6 +236,7 @@ from ansible_collections.faceswap_oci.core.plugins.module_utils.oci_common impor
     launch_retry_strategy,
     list_all,
     read_after_create_strategy,
+    settled,
     tagged_live,
     wait_for,
 )
@@ -284,15 +281,14 @@ def _running(
     address = Address()
     try:
         if p["wait"]:
-            if inst.lifecycle_state != "RUNNING":
-                inst = wait_for(
-                    compute,
-                    compute.get_instance,
-                    inst.id,
-                    ["RUNNING"],
-                    p["wait_timeout"],
-                    fail_states=["TERMINATED"],
-                )
+            inst = settled(
+                compute,
+                compute.get_instance,
+                inst,
+                "RUNNING",
+                p["wait_timeout"],
+                fail_states=["TERMINATED"],
+            )
             address = primary_address(compute, vn, comp, inst.id, p["wait_timeout"])
     except WaitFailed as exc:
         module.fail_json(
@@ -429,9 +425,7 @@ def _absent(module: AnsibleModule, compute: Any, vn: Any) -> None:
 def main() -> None:
     module = AnsibleModule(
         argument_spec=argspec(
-            compartment_id={"type": "str", "required": True},
-            job={"type": "str", "required": True},
-            state={"type": "str", "default": "present", "choices": ["present", "absent"]},
+            RESOURCE_ARGSPEC,
             shapes={"type": "list", "elements": "str"},
             availability_domains={"type": "list", "elements": "str"},
             capacity_report={"type": "bool", "default": True},

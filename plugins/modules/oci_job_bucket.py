@@ -22,8 +22,7 @@ description:
     uncommitted upload under the prefix and, when the job owns it, the bucket.
 author: faceswap-oci developers (@faceswap-oci)
 extends_documentation_fragment:
-  - faceswap_oci.core.oci
-  - faceswap_oci.core.oci.JOB
+  [faceswap_oci.core.oci, faceswap_oci.core.oci.JOB, faceswap_oci.core.attributes]
 options:
   state:
     description: V(present) makes the bucket and the PAR; V(absent) removes them.
@@ -51,13 +50,8 @@ options:
     default: false
 attributes:
   check_mode:
-    support: full
     description: Reads the bucket and PARs; creates and deletes nothing, writes no file.
-  diff_mode:
-    support: none
-    description: Returns what it created, changed or removed instead of a diff.
   idempotent:
-    support: full
     description: A second run finds the bucket and the PAR of O(par_file) and changes nothing.
 """
 
@@ -71,12 +65,13 @@ EXAMPLES = r"""
     par_file: /home/me/.local/state/faceswap-oci/jobs/demo/par.url
   register: bucket
 
-- name: Remove the job's storage after the results were fetched
+- name: Revoke the VM's PAR, keep the model in the bucket (without keep, remove it all)
   faceswap_oci.core.oci_job_bucket:
     compartment_id: ocid1.compartment.oc1..aaaaaaaaexample
     region: eu-frankfurt-1
     job: demo
     state: absent
+    keep: true
 """
 
 RETURN = r"""
@@ -123,6 +118,7 @@ from typing import Any  # noqa: E402
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 from ansible_collections.faceswap_oci.core.plugins.module_utils.oci_common import (  # noqa: E402
+    RESOURCE_ARGSPEC,
     OciModuleRun,
     argspec,
 )
@@ -143,12 +139,22 @@ from ansible_collections.faceswap_oci.core.plugins.module_utils.oci_storage impo
 )
 
 
+def _held_par(par_file: str, existing: list[Any]) -> Any | None:
+    """The listed PAR whose id ``par_file``'s companion ``.id`` names, if its URL is there and
+    it has at least an hour left."""
+    id_file = par_file + ".id"
+    if not (os.path.exists(par_file) and os.path.exists(id_file)):
+        return None
+    with open(id_file, encoding="utf-8") as fh:
+        held = fh.read().strip()
+    soon = dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)
+    return next((x for x in existing if x.id == held and x.time_expires > soon), None)
+
+
 def main() -> None:
     module = AnsibleModule(
         argument_spec=argspec(
-            compartment_id={"type": "str", "required": True},
-            job={"type": "str", "required": True},
-            state={"type": "str", "default": "present", "choices": ["present", "absent"]},
+            RESOURCE_ARGSPEC,
             namespace={"type": "str"},
             bucket={"type": "str"},
             max_hours={"type": "float", "default": 12.0},
@@ -209,18 +215,6 @@ def main() -> None:
         except StorageInputError as exc:
             module.fail_json(msg=str(exc))
     module.exit_json(changed=True, par_id=par_id, par_expires=expires.isoformat(), **jb.as_dict())
-
-
-def _held_par(par_file: str, existing: list[Any]) -> Any | None:
-    """The listed PAR whose id ``par_file``'s companion ``.id`` names, if its URL is there and
-    it has at least an hour left."""
-    id_file = par_file + ".id"
-    if not (os.path.exists(par_file) and os.path.exists(id_file)):
-        return None
-    with open(id_file, encoding="utf-8") as fh:
-        held = fh.read().strip()
-    soon = dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)
-    return next((x for x in existing if x.id == held and x.time_expires > soon), None)
 
 
 if __name__ == "__main__":

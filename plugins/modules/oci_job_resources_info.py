@@ -18,8 +18,7 @@ description:
   - Without O(job), lists the resources of every job (each with its C(job)), which is what
     C(faceswap-oci sweep) needs to find leftovers of jobs that are no longer running.
 author: faceswap-oci developers (@faceswap-oci)
-extends_documentation_fragment:
-  - faceswap_oci.core.oci
+extends_documentation_fragment: [faceswap_oci.core.oci, faceswap_oci.core.attributes.READ_ONLY]
 options:
   compartment_id:
     description: OCID of the compartment to search.
@@ -28,16 +27,6 @@ options:
   job:
     description: Job name (value of the freeform tag C(faceswap-oci-job)); omit for every job.
     type: str
-attributes:
-  check_mode:
-    support: full
-    description: Read-only; runs the same in check mode.
-  diff_mode:
-    support: none
-    description: Returns what it created, changed or removed instead of a diff.
-  idempotent:
-    support: full
-    description: Read-only.
 """
 
 EXAMPLES = r"""

@@ -24,8 +24,7 @@ description:
   - Ends with a fresh listing and fails if anything tagged is still alive.
 author: faceswap-oci developers (@faceswap-oci)
 extends_documentation_fragment:
-  - faceswap_oci.core.oci
-  - faceswap_oci.core.oci.JOB
+  [faceswap_oci.core.oci, faceswap_oci.core.oci.JOB, faceswap_oci.core.attributes]
 options:
   remove_storage:
     description: Also delete the job's objects and, when the job owns it, its bucket.
@@ -36,13 +35,8 @@ options:
     type: str
 attributes:
   check_mode:
-    support: full
     description: Lists what would be removed; deletes nothing.
-  diff_mode:
-    support: none
-    description: Returns what it created, changed or removed instead of a diff.
   idempotent:
-    support: full
     description: A second run finds nothing and reports changed=false.
 """
 
@@ -89,6 +83,7 @@ left:
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 from ansible_collections.faceswap_oci.core.plugins.module_utils.oci_common import (  # noqa: E402
+    JOB_ARGSPEC,
     OciModuleRun,
     argspec,
 )
@@ -108,8 +103,7 @@ NOTHING = {"pars": 0, "objects": 0, "bucket": None}
 def main() -> None:
     module = AnsibleModule(
         argument_spec=argspec(
-            compartment_id={"type": "str", "required": True},
-            job={"type": "str", "required": True},
+            JOB_ARGSPEC,
             remove_storage={"type": "bool", "default": False},
             storage_bucket={"type": "str"},
         ),

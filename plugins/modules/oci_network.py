@@ -22,17 +22,11 @@ description:
     dependency order lives in one place; each resource is still looked up and created on its own.
 author: faceswap-oci developers (@faceswap-oci)
 extends_documentation_fragment:
-  - faceswap_oci.core.oci
-  - faceswap_oci.core.oci.JOB
+  [faceswap_oci.core.oci, faceswap_oci.core.oci.JOB, faceswap_oci.core.attributes]
 attributes:
   check_mode:
-    support: full
     description: Reads the current resources and predicts what would be created or deleted.
-  diff_mode:
-    support: none
-    description: Returns what it created, changed or removed instead of a diff.
   idempotent:
-    support: full
     description: Found by tag; a second run with the same options changes nothing.
 options:
   state:
@@ -84,22 +78,22 @@ vcn_id:
   type: str
   sample: ocid1.vcn.oc1.eu-frankfurt-1.aaaaexample
 internet_gateway_id:
-  description: OCID of the internet gateway.
+  description: OCID of the internet gateway, the VCN's way to the internet.
   returned: state=present
   type: str
   sample: ocid1.internetgateway.oc1.eu-frankfurt-1.aaaaexample
 route_table_id:
-  description: OCID of the route table.
+  description: OCID of the subnet's route table; its one rule sends 0.0.0.0/0 to the gateway.
   returned: state=present
   type: str
   sample: ocid1.routetable.oc1.eu-frankfurt-1.aaaaexample
 security_list_id:
-  description: OCID of the security list.
+  description: OCID of the subnet's security list (TCP 22 from O(ssh_ingress_cidr), all egress).
   returned: state=present
   type: str
   sample: ocid1.securitylist.oc1.eu-frankfurt-1.aaaaexample
 subnet_id:
-  description: OCID of the public subnet.
+  description: OCID of the public subnet, where the job's instance gets its VNIC.
   returned: state=present
   type: str
   sample: ocid1.subnet.oc1.eu-frankfurt-1.aaaaexample
@@ -131,6 +125,7 @@ already_gone:
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 from ansible_collections.faceswap_oci.core.plugins.module_utils.oci_common import (  # noqa: E402
+    RESOURCE_ARGSPEC,
     OciModuleRun,
     argspec,
     job_tags,
@@ -147,9 +142,7 @@ from ansible_collections.faceswap_oci.core.plugins.module_utils.oci_network impo
 def main() -> None:
     module = AnsibleModule(
         argument_spec=argspec(
-            compartment_id={"type": "str", "required": True},
-            job={"type": "str", "required": True},
-            state={"type": "str", "default": "present", "choices": ["present", "absent"]},
+            RESOURCE_ARGSPEC,
             ssh_ingress_cidr={"type": "str"},
             vcn_cidr={"type": "str", "default": "10.0.0.0/16"},
             subnet_cidr={"type": "str", "default": "10.0.0.0/24"},

@@ -44,16 +44,7 @@ options:
     type: list
     elements: str
     default: [venv, ensurepip, tkinter]
-attributes:
-  check_mode:
-    support: full
-    description: Only reads.
-  diff_mode:
-    support: none
-    description: Changes nothing.
-  idempotent:
-    support: full
-    description: Only reads.
+extends_documentation_fragment: [faceswap_oci.core.attributes.READ_ONLY]
 """
 
 EXAMPLES = r"""

@@ -25,13 +25,8 @@ options:
     type: list
     elements: path
     required: true
+extends_documentation_fragment: [faceswap_oci.core.attributes.READ_ONLY]
 attributes:
-  check_mode:
-    support: full
-    description: Only reads.
-  diff_mode:
-    support: none
-    description: Changes nothing.
   platform:
     support: full
     platforms: posix

@@ -552,23 +552,29 @@ JobRef = Annotated[
 ]
 
 
-@app.command(
+def _stop_or_down(call: Callable[..., JobResult]) -> Callable[..., None]:
+    """The command of ``stop`` and ``down``, which differ only in the API call."""
+
+    def command(
+        job: JobRef,
+        state_dir: StateRoot = None,
+        as_json: Annotated[bool, typer.Option("--json", help="One JSON event per line.")] = False,
+    ) -> None:
+        _end(call, job, state_dir, as_json)
+
+    return command
+
+
+app.command(
+    "down",
     help=(
         "Stop the job: on OCI tear down every cloud resource it created (found by its tag); on "
         "ssh and local targets as `stop` does. A finished job stays finished."
     ),
-)
-def down(
-    job: JobRef,
-    state_dir: StateRoot = None,
-    as_json: Annotated[bool, typer.Option("--json", help="One JSON event per line.")] = False,
-) -> None:
-    _stop_or_down(api.down, job, state_dir, as_json)
+)(_stop_or_down(api.down))
 
 
-def _stop_or_down(
-    call: Callable[..., JobResult], job: str, state_dir: Path | None, as_json: bool
-) -> None:
+def _end(call: Callable[..., JobResult], job: str, state_dir: Path | None, as_json: bool) -> None:
     loaded = _guard(lambda: api._as_job(job, state_dir))
     with _Display(as_json, loaded) as display:
         result = _guard(lambda: call(loaded, on_event=display, state_root=state_dir))
@@ -584,18 +590,13 @@ def _stop_or_down(
         raise typer.Exit(_exit_code(result))
 
 
-@app.command(
+app.command(
+    "stop",
     help=(
         "ssh and local targets: make the job's training save its model and pause (`run` resumes "
         "it)."
     ),
-)
-def stop(
-    job: JobRef,
-    state_dir: StateRoot = None,
-    as_json: Annotated[bool, typer.Option("--json", help="One JSON event per line.")] = False,
-) -> None:
-    _stop_or_down(api.stop, job, state_dir, as_json)
+)(_stop_or_down(api.stop))
 
 
 @app.command(

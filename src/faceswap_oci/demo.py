@@ -63,21 +63,9 @@ class _Look:
 
 
 # BGR colours: A and B look clearly different so that a swap is visible in the output.
-_LOOKS = {
-    "a": _Look(
-        skin=(150, 180, 225),
-        hair=(40, 60, 90),
-        iris=(140, 90, 30),
-        lips=(70, 70, 190),
-        background=(90, 120, 80),
-    ),
-    "b": _Look(
-        skin=(90, 120, 170),
-        hair=(20, 20, 20),
-        iris=(40, 110, 50),
-        lips=(80, 50, 140),
-        background=(120, 80, 60),
-    ),
+_LOOKS = {  # side: skin, hair, iris, lips, background
+    "a": _Look((150, 180, 225), (40, 60, 90), (140, 90, 30), (70, 70, 190), (90, 120, 80)),
+    "b": _Look((90, 120, 170), (20, 20, 20), (40, 110, 50), (80, 50, 140), (120, 80, 60)),
 }
 
 

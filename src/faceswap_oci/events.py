@@ -50,11 +50,15 @@ class Event:
 
 @dataclass(frozen=True)
 class PhaseStarted(Event):
+    """A phase's playbook (its path) starts."""
+
     playbook: str
 
 
 @dataclass(frozen=True)
 class PhaseSkipped(Event):
+    """A phase does not run, and why (finished earlier with the same inputs)."""
+
     reason: str
 
 
@@ -128,11 +132,15 @@ class Preempted(Event):
 
 @dataclass(frozen=True)
 class JobFailed(Event):
+    """The run ended with an error; ``phase`` is the last one that ran."""
+
     message: str
 
 
 @dataclass(frozen=True)
 class JobFinished(Event):
+    """The run's last event: the runner's status and how many tasks changed something."""
+
     status: str
     changed: int
 

@@ -93,12 +93,7 @@ class SshTarget(_Model):
     @field_validator("host")
     @classmethod
     def _host_is_a_name_or_address(cls, value: str) -> str:
-        if not _is_host(value):
-            raise ValueError(
-                f"target.ssh.host: {shorten(value)} is not a host name or IP address; "
-                "give e.g. gpu-1.example.com or 203.0.113.7"
-            )
-        return value
+        return _check_host("target.ssh.host", value)
 
     @field_validator("user")
     @classmethod
@@ -542,12 +537,16 @@ def shorten(value: Any, limit: int = MAX_SHOWN) -> str:
     return f"{text[:limit]}... ({size} characters in all)"
 
 
-def _is_host(value: str) -> bool:
+def _check_host(field: str, value: str) -> str:
     try:
         ipaddress.ip_address(value)
     except ValueError:
-        return bool(HOSTNAME_RE.match(value))
-    return True
+        if not HOSTNAME_RE.match(value):
+            raise ValueError(
+                f"{field}: {shorten(value)} is not a host name or IP address; "
+                "give e.g. gpu-1.example.com or 203.0.113.7"
+            ) from None
+    return value
 
 
 def _check_user(field: str, value: str) -> str:

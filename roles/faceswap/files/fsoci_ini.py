@@ -25,20 +25,28 @@ SECTION_RE = re.compile(r"^\[(?P<name>[^\]]+)\]\s*$")
 OPTION_RE = re.compile(r"^(?P<key>[^#;\s][^=]*?)\s*=\s?(?P<value>.*)$")
 
 
-def parse(text):
-    """Return ({(section, option): value}, [sections in order])."""
-    values = {}
-    sections = []
+def lines(text):
+    """Yield (line, section, option) for each line of an ini text: the section it is in (a
+    section's own line included), and the OPTION_RE match of an option line, else None."""
     section = None
     for line in text.splitlines():
         match = SECTION_RE.match(line)
         if match:
             section = match.group("name")
+            yield line, section, None
+        else:
+            yield line, section, OPTION_RE.match(line)
+
+
+def parse(text):
+    """Return ({(section, option): value}, [sections in order])."""
+    values = {}
+    sections = []
+    for line, section, option in lines(text):
+        if SECTION_RE.match(line):
             sections.append(section)
-            continue
-        match = OPTION_RE.match(line)
-        if match and section is not None:
-            values[(section, match.group("key"))] = match.group("value").strip()
+        elif option and section is not None:
+            values[(section, option.group("key"))] = option.group("value").strip()
     return values, sections
 
 
@@ -66,15 +74,9 @@ def same(left, right):
 def apply(text, overrides):
     """Return text with the options in overrides ({(section, option): str}) replaced."""
     out = []
-    section = None
-    for line in text.splitlines():
-        match = SECTION_RE.match(line)
-        if match:
-            section = match.group("name")
-        else:
-            match = OPTION_RE.match(line)
-            if match and (section, match.group("key")) in overrides:
-                line = f"{match.group('key')} = {overrides[(section, match.group('key'))]}"
+    for line, section, option in lines(text):
+        if option and (section, option.group("key")) in overrides:
+            line = f"{option.group('key')} = {overrides[(section, option.group('key'))]}"
         out.append(line)
     return "\n".join(out) + "\n"
 

@@ -169,21 +169,22 @@ class ParStore:
     def put_bytes(self, name: str, data: bytes) -> Response:
         return self.request("PUT", self.url(name), data, {"Content-MD5": _md5_b64(data)})
 
-    def head(self, name: str) -> dict[str, str] | None:
+    def _unless_missing(self, method: str, name: str) -> Response | None:
+        """``method`` on the object ``name``; None where the PAR answers 404 (no such object)."""
         try:
-            return self.request("HEAD", self.url(name)).headers
+            return self.request(method, self.url(name))
         except SnapshotError as exc:
             if " 404" in str(exc):
                 return None
             raise
 
+    def head(self, name: str) -> dict[str, str] | None:
+        resp = self._unless_missing("HEAD", name)
+        return None if resp is None else resp.headers
+
     def get_bytes(self, name: str) -> bytes | None:
-        try:
-            return self.request("GET", self.url(name)).body
-        except SnapshotError as exc:
-            if " 404" in str(exc):
-                return None
-            raise
+        resp = self._unless_missing("GET", name)
+        return None if resp is None else resp.body
 
     def get_json(self, name: str) -> dict[str, Any] | None:
         data = self.get_bytes(name)

@@ -5,9 +5,13 @@ from __future__ import annotations
 import datetime as dt
 import os
 from pathlib import Path
+from typing import Any
+from unittest.mock import create_autospec
 
 import oci
 import pytest
+import yaml
+from ansible_collections.faceswap_oci.core.plugins.doc_fragments.oci import ModuleDocFragment
 from ansible_collections.faceswap_oci.core.plugins.module_utils import oci_common as c
 from ansible_collections.faceswap_oci.core.plugins.module_utils.oci_config_check import (
     Problem,
@@ -76,6 +80,40 @@ def test_launch_retry_strategy_gives_up_after_max_attempts() -> None:
     assert not strategy.checkers.should_retry(
         exception=exc, current_attempt=3, total_elapsed_time=0
     )
+
+
+def _documented(fragment: str) -> dict[str, dict[str, Any]]:
+    """A doc fragment's options as an argument_spec states them (what validate-modules
+    compares per module)."""
+    keys = ("type", "default", "choices", "required")
+    options = yaml.safe_load(fragment)["options"]
+    return {
+        name: {k: doc[k] for k in keys if k in doc and (k, doc[k]) != ("required", False)}
+        for name, doc in options.items()
+    }
+
+
+def test_the_shared_options_are_the_doc_fragments_options() -> None:
+    assert _documented(ModuleDocFragment.DOCUMENTATION) == c.AUTH_ARGSPEC
+    assert _documented(ModuleDocFragment.JOB) == c.JOB_ARGSPEC
+    assert set(c.RESOURCE_ARGSPEC) - set(c.JOB_ARGSPEC) == {"state"}
+
+
+def test_argspec_joins_the_groups_then_the_modules_own_options_as_copies() -> None:
+    spec = c.argspec(c.RESOURCE_ARGSPEC, state={"type": "str", "choices": ["absent"]}, x={})
+    assert list(spec) == [*c.AUTH_ARGSPEC, *c.RESOURCE_ARGSPEC, "x"]
+    assert spec["state"] == {"type": "str", "choices": ["absent"]}
+    spec["wait"]["default"] = False
+    spec["job"]["required"] = False
+    assert c.AUTH_ARGSPEC["wait"]["default"] is True
+    assert c.JOB_ARGSPEC["job"]["required"] is True
+
+
+def test_settled_reads_nothing_when_the_model_is_already_there() -> None:
+    compute = create_autospec(oci.core.ComputeClient, instance=True)
+    running = M.Instance(id="ocid1.instance.oc1..a", lifecycle_state="RUNNING")
+    assert c.settled(compute, compute.get_instance, running, "RUNNING", 5) is running
+    assert compute.get_instance.call_count == 0
 
 
 def test_job_tags_and_tagged_live() -> None:
