@@ -17,7 +17,6 @@ from typing import Any
 from faceswap_oci import api as _api
 from faceswap_oci import events
 from faceswap_oci.api import (
-    CheckItem,
     Plan,
     check,
     down,
@@ -28,6 +27,7 @@ from faceswap_oci.api import (
     stop,
     sweep,
 )
+from faceswap_oci.check import CheckItem
 from faceswap_oci.errors import FaceswapOciError, Interrupted, PhaseFailed, SpecError, StateError
 from faceswap_oci.events import (
     Event,

@@ -29,26 +29,6 @@ from faceswap_oci.runner import (
 from faceswap_oci.spec import Job, load_job, oci_settings, preflight
 from faceswap_oci.state import StateDir, default_state_root
 
-__all__ = [
-    "HOST_OS",
-    "CheckItem",
-    "HostOs",
-    "Plan",
-    "PlannedHost",
-    "PlannedPhase",
-    "SweepResult",
-    "check",
-    "down",
-    "events",
-    "jobs",
-    "load_job",
-    "plan",
-    "run",
-    "status",
-    "stop",
-    "sweep",
-]
-
 PHASE_DESCRIPTIONS = {
     "provision": "create network and GPU instance in OCI (failover across ADs and shapes)",
     "setup": "prepare the host, NVIDIA driver, Faceswap at the pinned commit",
