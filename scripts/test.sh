@@ -63,7 +63,9 @@ if [ ! -x .venv/bin/python ]; then
   "$python" -m venv .venv
 fi
 .venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -e '.[test]'
+# --no-compile: byte-compiling every module of the oci SDK and ansible-core costs ~20 s of CPU;
+# Python compiles the few that are imported when they first are.
+.venv/bin/python -m pip install -q --no-compile -e '.[test]'
 export PATH="$PWD/.venv/bin:$PATH"
 
 # On CI a machine that can run the test hosts must run them: skipping counts as a failure.
@@ -103,11 +105,12 @@ if [ "$quick" = false ] && [ "$#" -eq 0 ]; then
   # trips, Ansible's start-up, downloads, the OCI double's simulated delays), so four fill two
   # cores better than fewer:
   #   - the e2e job and what reuses it (the installed-host image, then one whole job and its
-  #     changed-input re-runs, and the dashboard serving it), and the wheel's own fresh venv;
+  #     changed-input re-runs, and the dashboard serving it): the longest chain, alone;
   #   - the other test-bed tests (booted hosts, Molecule, the ssh target): those on the image
   #     run last (tests/conftest.py), once the first session has built it;
   #   - the quick lane's tests (unit, OCI double), on two workers as in --quick;
-  #   - the local Faceswap install and the pipeline on it, and the other slow tests.
+  #   - the local Faceswap install and the pipeline on it, and the other slow tests (the
+  #     wheel's fresh venv, ansible-test sanity).
   # Each makes its own shared installs once, the image is built once between them (a file
   # lock); their reports follow one another.
   names=()
@@ -128,10 +131,10 @@ if [ "$quick" = false ] && [ "$#" -eq 0 ]; then
     ) >"$log" 2>&1 &
     pids+=($!)
   }
-  lane "e2e job" -m "testbed or slow" tests/dashboard tests/e2e tests/test_wheel.py
+  lane "e2e job" -m "testbed or slow" tests/dashboard tests/e2e
   lane "test-bed" -m testbed --ignore=tests/dashboard --ignore=tests/e2e
   lane "quick" "${quick_tests[@]}"
-  lane "local" -m "not testbed and (faceswap or slow)" --ignore=tests/test_wheel.py
+  lane "local" -m "not testbed and (faceswap or slow)"
   status=0
   for i in "${!names[@]}"; do
     wait "${pids[$i]}"
