@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from faceswap_oci import detach as detach_mod
 from faceswap_oci.check import CheckItem
 from faceswap_oci.errors import BadArgument, OciConfigError, PhaseFailed, StateError
 from faceswap_oci.events import Event, Report
@@ -26,7 +27,7 @@ from faceswap_oci.runner import (
     Runner,
     applicable,
 )
-from faceswap_oci.spec import Job, load_job, oci_settings, preflight
+from faceswap_oci.spec import Job, load_job, oci_settings, preflight, with_detach
 from faceswap_oci.state import StateDir, default_state_root
 
 __all__ = [
@@ -119,6 +120,10 @@ class Plan:
     cost: dict[str, Any] | None
     host: PlannedHost | None = None
     warnings: tuple[str, ...] = ()
+    detach: tuple[str, ...] = ()
+    """A detached job: how its instance stops billing (``detach.Decision.lines``)."""
+    detach_refused: str | None = None
+    """Why ``run`` would refuse ``--detach`` (with the policy text), else None."""
 
     def summary(self) -> str:
         lines = [f"job {self.job}: target {self.target}", f"state: {self.state_dir}"]
@@ -129,6 +134,7 @@ class Plan:
             lines.append(f"  [{mark}] {p.name:<9} {p.description} ({p.reason})")
         if self.cost:
             lines.append(f"  estimated cost: {self.cost}")
+        lines.extend(f"  {line}" for line in self.detach)
         lines.extend(f"warning: {w}" for w in self.warnings)
         lines.append(f"output: {self.output_dir}")
         return "\n".join(lines)
@@ -256,6 +262,7 @@ def plan(
     state_root: Path | None = None,
     from_phase: str | None = None,
     only: str | None = None,
+    detach: bool = False,
 ) -> Plan:
     """What a run would do, without running anything. Checks the output folder and the
     inputs first (:func:`~faceswap_oci.spec.preflight`; an input that does not exist yet is a
@@ -264,6 +271,8 @@ def plan(
     checksum cache entry, no demo clips (``run`` makes those)."""
     if not isinstance(job, Job):
         job = load_job(job, write=False)
+    if detach:
+        job = with_detach(job)
     check_phases(job, from_phase=from_phase, only=only)
     warnings = preflight(job, inputs_must_exist=False)
     if job.spec.inputs.demo and not (job.input_a.exists() and job.input_b.exists()):
@@ -287,6 +296,8 @@ def plan(
         else:
             reason = "to do" if name in todo else "finished, inputs unchanged"
             phases.append(PlannedPhase(name, PHASE_DESCRIPTIONS[name], name in todo, reason))
+    decision = detach_mod.decide(job)
+    warnings += detach_mod.watchdog_warnings(job, decision)
     return Plan(
         job=job.name,
         target=_target_text(job),
@@ -296,6 +307,8 @@ def plan(
         cost=_cost(job),
         host=_planned_host(job),
         warnings=tuple(warnings),
+        detach=tuple(decision.lines()) if decision else (),
+        detach_refused=decision.message() if decision and decision.mode == "refused" else None,
     )
 
 
@@ -307,12 +320,18 @@ def run(
     from_phase: str | None = None,
     only: str | None = None,
     verbosity: int = 0,
+    detach: bool = False,
 ) -> JobResult:
-    """Run (or resume) a job; ``on_event`` receives every typed :class:`Event`."""
+    """Run (or resume) a job; ``on_event`` receives every typed :class:`Event`. A detached
+    OCI job (``detach`` or ``target.oci.detach``) is refused (``DetachRefused``, exit 2)
+    before anything is created when its instance could not stop billing on its own."""
     if not isinstance(job, Job):
         job = load_job(job)
+    if detach:
+        job = with_detach(job)
     check_phases(job, from_phase=from_phase, only=only)
     preflight(job, check_inputs=_uses_inputs(from_phase, only))
+    detach_mod.require(job)
     if job.spec.target.kind == "local" and "setup" in (only, from_phase, None):
         from faceswap_oci.check import ensure_local_packages
 

@@ -20,7 +20,13 @@ from rich.table import Table
 
 from faceswap_oci import api
 from faceswap_oci import events as ev
-from faceswap_oci.errors import BadArgument, FaceswapOciError, ResourcesLeft, StateError
+from faceswap_oci.errors import (
+    BadArgument,
+    DetachRefused,
+    FaceswapOciError,
+    ResourcesLeft,
+    StateError,
+)
 from faceswap_oci.runner import PHASES, JobResult
 from faceswap_oci.spec import json_schema, load_job
 from faceswap_oci.state import StateDir, check_state_root, default_state_root, list_jobs
@@ -155,6 +161,7 @@ def _plan_json(result: api.Plan) -> dict[str, Any]:
         "host": result.host.__dict__ if result.host else None,
         "phases": [p.__dict__ for p in result.phases],
         "warnings": list(result.warnings),
+        "detach": list(result.detach),
     }
 
 
@@ -168,6 +175,8 @@ def _print_plan(result: api.Plan, console: Console) -> None:
     if result.host:
         console.print(f"image:  {result.host.image}")
         console.print(f"python: {result.host.python}")
+    for line in result.detach:
+        console.print(line, highlight=False, markup=False)
     for warning in result.warnings:
         err.print(f"warning: {warning}", highlight=False, markup=False)
     if result.cost and "error" in result.cost:
@@ -525,10 +534,22 @@ def run(
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON event per line.")] = False,
     verbose: Annotated[int, typer.Option("-v", count=True, help="Ansible verbosity.")] = 0,
+    detach: Annotated[
+        bool,
+        typer.Option(
+            "--detach",
+            help="OCI: hand the job to the VM's agent and exit (target.oci.detach; "
+            "docs/detach.md).",
+        ),
+    ] = False,
 ) -> None:
     job = _guard(lambda: load_job(job_file))
     start, just = _phase(from_phase), _phase(only)
-    planned = _guard(lambda: api.plan(job, state_root=state_dir, from_phase=start, only=just))
+    planned = _guard(
+        lambda: api.plan(job, state_root=state_dir, from_phase=start, only=just, detach=detach)
+    )
+    if planned.detach_refused:
+        _fail(DetachRefused(planned.detach_refused))
     _confirm(planned, yes, as_json)
     with _Display(as_json, job) as display:
         result: JobResult = _guard(
@@ -539,6 +560,7 @@ def run(
                 from_phase=start,
                 only=just,
                 verbosity=verbose,
+                detach=detach,
             )
         )
     _summarise(result, as_json)
