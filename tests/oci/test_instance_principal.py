@@ -5,18 +5,23 @@ token's calls, and the policy that lets an instance terminate itself."""
 
 from __future__ import annotations
 
+import ipaddress
+import json
 import shlex
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import oci
 import pytest
 from cryptography import x509
 
+from tests.oci.playbook import run_playbook
 from tests.ociapi.fixtures import TENANCY, OciApi
 from tests.ociapi.identity import IMDS_ADDRESS, MetadataService
+from tests.ociapi.server import OciApiServer
 
 M = oci.core.models
 NO_RETRY = oci.retry.NoneRetryStrategy()
@@ -208,13 +213,21 @@ def test_a_token_the_double_did_not_issue_is_refused(ociapi: OciApi) -> None:
 
 
 @pytest.mark.testbed
-def test_a_test_bed_host_reaches_the_imds_on_the_metadata_address(
-    ociapi: OciApi, testbed_host: Any
+def test_on_a_test_bed_host_the_watchdog_terminates_its_instance(
+    ociapi: OciApi, testbed_hosts: Any, tmp_path: Path
 ) -> None:
-    """The IMDS binds 169.254.169.254:80 on the test bed's bridge; a host reaches it through
-    its route via eth0 (and nothing else beyond its subnet) and gets its own identity."""
-    inst = _launch(ociapi)
-    mine = _launch(ociapi, job="tb", address=testbed_host.address)
+    """The one test-bed test of instance principals: the IMDS binds 169.254.169.254:80 on the
+    test bed's bridge, a host reaches it through its route via eth0 (nothing else beyond its
+    subnet) and gets its own identity; the watchdog armed with ``oci_watchdog_terminate`` and
+    fired (its service started, as the timer does at ``max_hours``) terminates the host's
+    instance through the instance principal, with the host's own Python and openssl.
+    A dedicated host: the agent's fallback would power it off."""
+    host = testbed_hosts(1)[0]
+    other = _launch(ociapi)
+    mine = _launch(ociapi, job="tb", address=host.address)
+    _grant(ociapi)
+    bridge = str(ipaddress.ip_network(f"{host.address}/24", strict=False).network_address + 1)
+    api = OciApiServer(ociapi.state, host=bridge).start()
     service = ociapi.state.metadata_service(IMDS_ADDRESS, 80)
     try:
         probe = (
@@ -224,12 +237,31 @@ def test_a_test_bed_host_reaches_the_imds_on_the_metadata_address(
             "    r = u.urlopen(u.Request('http://169.254.169.254/opc/v2/' + p, headers=h))\n"
             "    print(r.read().decode().splitlines()[0])\n"
         )
-        out = testbed_host.ssh(f"python3 -c {shlex.quote(probe)}", check=False)
+        out = host.ssh(f"python3 -c {shlex.quote(probe)}", check=False)
         assert out.returncode == 0, (out.stderr, service.callers)
-        lines = out.stdout.splitlines()
-        assert lines[0] == mine.id != inst.id
-        assert lines[1] == "-----BEGIN CERTIFICATE-----"
-        route = testbed_host.ssh("ip -4 route show").stdout
+        assert out.stdout.splitlines() == [mine.id, "-----BEGIN CERTIFICATE-----"]
+        assert mine.id != other.id
+        route = host.ssh("ip -4 route show").stdout
         assert "169.254.169.254 dev eth0" in route and "default" not in route
+
+        inventory = tmp_path / "inventory.json"
+        inventory.write_text(json.dumps(host.ansible_inventory("fsoci_target")))
+        armed = run_playbook(
+            "tests/oci/data/watchdog.yml",
+            {"oci_watchdog_terminate": True, "oci_watchdog_service_endpoint": api.url},
+            tmp_path / "arm",
+            inventory=inventory,
+        )
+        assert armed.rc == 0, armed.stdout[-4000:]
+        assert armed.event("oci_watchdog")["action"] == "terminate"
+        fired = host.ssh("systemctl start fsoci-watchdog.service", check=False)
+        assert fired.returncode == 0, fired.stderr
+        log = host.ssh("journalctl -u fsoci-watchdog.service --no-pager -o cat").stdout
+        assert json.dumps({"action": "terminate", "instance": mine.id}) in log, log
+        ociapi.state.faults.terminate_s = 0.0
+        assert ociapi.state.resources[mine.id].state(ociapi.state.clock() + 1) == "TERMINATED"
+        assert ociapi.state.resources[other.id].state(ociapi.state.clock()) == "RUNNING"
+        assert ociapi.state.iam.denied == []
     finally:
         service.stop()
+        api.stop()

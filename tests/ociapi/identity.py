@@ -417,6 +417,13 @@ class _ImdsHandler(BaseHTTPRequestHandler):
                 "shape": instance.shape,
                 "state": "Running",
                 "timeCreated": int(instance.time_created.timestamp() * 1000),
+                # "regionInfo" as the IMDS v2 serves it ("Getting Instance Metadata")
+                "regionInfo": {
+                    "realmKey": "oc1",
+                    "realmDomainComponent": "oraclecloud.com",
+                    "regionKey": imds.region.split("-")[1][:3].upper(),
+                    "regionIdentifier": imds.region,
+                },
                 "freeformTags": instance.freeform_tags or {},
                 "definedTags": instance.defined_tags or {},
             }
