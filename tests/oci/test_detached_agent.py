@@ -1,0 +1,178 @@
+"""The end of a detached job on its VM (roles/faceswap_train/files/fsoci_detached.py): the
+sequence convert -> results in the bucket (checked) -> done/failed marker -> end of billing,
+with the results and the marker going through the job's real PAR on the double's Object
+Storage and the end of billing being fsoci_terminate.py against the double's instance
+principals. Convert is the step passed in (the detached supervisor hands Faceswap's convert
+to it); here it writes the video a convert would."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.oci.test_instance_principal import _grant, _launch
+from tests.oci.test_terminate_agent import AGENT
+from tests.ociapi.fixtures import OciApi, job_bucket_par
+from tests.ociapi.identity import MetadataService
+from tests.unit.test_train_supervisor import load_helper
+
+PREFIX = "jobs/det/"
+
+
+@pytest.fixture
+def imds(ociapi: OciApi) -> Iterator[MetadataService]:
+    service = ociapi.state.metadata_service()
+    try:
+        yield service
+    finally:
+        service.stop()
+
+
+def _store(api: OciApi) -> Any:
+    snapshot = load_helper("fsoci_snapshot.py")
+    return snapshot, snapshot.ParStore(job_bucket_par(api, "fsoci-det", PREFIX), PREFIX)
+
+
+def _end_billing(api: OciApi, imds: MetadataService, poweroff: Path) -> Callable[[], Any]:
+    def end() -> Any:
+        done = subprocess.run(
+            [
+                sys.executable,
+                str(AGENT),
+                "--metadata-url",
+                imds.base_url,
+                "--federation-endpoint",
+                f"{api.url}/v1/x509",
+                "--endpoint",
+                api.url,
+                "--poweroff",
+                f"touch {poweroff}",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
+        )
+        return json.loads(done.stdout.splitlines()[-1])
+
+    return end
+
+
+def _object(api: OciApi, name: str) -> bytes:
+    return bytes(api.state.object_storage.buckets["fsoci-det"].objects[PREFIX + name].data)
+
+
+def test_done_results_marker_then_the_instance_terminates_itself(
+    ociapi: OciApi, imds: MetadataService, tmp_path: Path
+) -> None:
+    inst = _launch(ociapi)
+    _grant(ociapi)
+    snapshot, store = _store(ociapi)
+    agent = load_helper("fsoci_detached.py")
+    video, manifest = tmp_path / "det.mp4", tmp_path / "det.manifest.json"
+    ops: list[str] = []
+    ociapi.state.on_request = ops.append
+
+    def convert() -> None:
+        video.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 64)
+        manifest.write_text(json.dumps({"sha256": hashlib.sha256(video.read_bytes()).hexdigest()}))
+
+    outcome = agent.finish(
+        convert,
+        lambda: agent.put_results(
+            store, {"det.mp4": video, "det.manifest.json": manifest}, snapshot, tmp_path
+        ),
+        lambda body: store.put_bytes(agent.MARKER, json.dumps(body).encode()),
+        _end_billing(ociapi, imds, tmp_path / "off"),
+        iteration=40,
+    )
+    assert outcome["end"] == {"action": "terminate", "instance": inst.id}
+    done = json.loads(_object(ociapi, "done.json"))
+    assert (done["state"], done["iteration"]) == ("done", 40)
+    listed = json.loads(_object(ociapi, "results.json"))["files"]
+    for name, path in (("det.mp4", video), ("det.manifest.json", manifest)):
+        stored = _object(ociapi, f"results/{name}")
+        assert stored == path.read_bytes()
+        assert listed[name]["sha256"] == hashlib.sha256(stored).hexdigest()
+    # the marker goes up after every result, and the instance goes last
+    assert ops[-1] == "TerminateInstance"
+    assert ops[-2] == "ParPutObject" and ops.count("TerminateInstance") == 1
+    assert ociapi.state.resources[inst.id].state(ociapi.state.clock() + 1) == "TERMINATED"
+    assert not (tmp_path / "off").exists()
+
+
+def test_a_failed_convert_writes_a_failed_marker_and_still_ends_billing(
+    ociapi: OciApi, imds: MetadataService, tmp_path: Path
+) -> None:
+    _launch(ociapi)  # no policy: the agent powers off
+    _snapshot, store = _store(ociapi)
+    agent = load_helper("fsoci_detached.py")
+
+    def convert() -> None:
+        raise RuntimeError("faceswap convert exited 1")
+
+    uploaded: list[str] = []
+    outcome = agent.finish(
+        convert,
+        lambda: uploaded.append("results") or {},
+        lambda body: store.put_bytes(agent.MARKER, json.dumps(body).encode()),
+        _end_billing(ociapi, imds, tmp_path / "off"),
+        iteration=12,
+    )
+    done = json.loads(_object(ociapi, "done.json"))
+    assert (done["state"], done["step"], done["reason"]) == (
+        "failed",
+        "convert",
+        "convert: faceswap convert exited 1",
+    )
+    assert uploaded == []
+    assert outcome["end"]["action"] == "poweroff"
+    assert (tmp_path / "off").exists()
+
+
+def test_a_result_that_is_missing_fails_the_results_step(ociapi: OciApi, tmp_path: Path) -> None:
+    snapshot, store = _store(ociapi)
+    agent = load_helper("fsoci_detached.py")
+    marks: list[dict[str, Any]] = []
+    ended: list[bool] = []
+    agent.finish(
+        lambda: None,
+        lambda: agent.put_results(store, {"det.mp4": tmp_path / "nope.mp4"}, snapshot, tmp_path),
+        marks.append,
+        lambda: ended.append(True) or {"action": "terminate"},
+        iteration=3,
+    )
+    assert [(m["state"], m["step"]) for m in marks] == [("failed", "results")]
+    assert marks[0]["reason"].startswith("results: det.mp4 is missing")
+    assert ended == [True]
+    assert PREFIX + "results.json" not in ociapi.state.object_storage.buckets["fsoci-det"].objects
+
+
+def test_a_marker_that_cannot_be_written_is_logged_and_billing_still_ends() -> None:
+    agent = load_helper("fsoci_detached.py")
+    logged: list[str] = []
+    ended: list[bool] = []
+
+    def refuse(body: dict[str, Any]) -> None:
+        raise OSError("bucket unreachable")
+
+    outcome = agent.finish(
+        lambda: None,
+        lambda: {},
+        refuse,
+        lambda: ended.append(True) or {"action": "terminate"},
+        iteration=1,
+        log=logged.append,
+    )
+    assert ended == [True]
+    assert outcome["marker"]["written"] is False
+    assert logged == ["[fsoci] the done marker could not be written: bucket unreachable"]
+    with pytest.raises(ValueError):
+        agent.marker("finished", 1)
