@@ -32,12 +32,14 @@ from faceswap_oci.state import StateDir, default_state_root
 
 __all__ = [
     "HOST_OS",
+    "Attached",
     "CheckItem",
     "HostOs",
     "Plan",
     "PlannedHost",
     "PlannedPhase",
     "SweepResult",
+    "attach",
     "check",
     "down",
     "events",
@@ -737,6 +739,67 @@ def train_log(
             proc.kill()
         proc.wait()
     return 3 if proc.returncode else 0
+
+
+@dataclass(frozen=True)
+class Attached:
+    """What ``attach`` found and did: ``state`` is ``done`` or ``failed`` (the agent's
+    marker; the results were then collected and the job torn down), ``running`` (the instance
+    is live, no marker yet) or ``unknown``; ``seen`` is the cloud's view
+    (``detach.reconcile``)."""
+
+    job: str
+    state: str
+    seen: dict[str, Any]
+    fetched: tuple[Path, ...] = ()
+    result: JobResult | None = None
+
+
+def attach(
+    job: Job | str | Path,
+    *,
+    on_event: EventCallback | None = None,
+    state_root: Path | None = None,
+) -> Attached:
+    """Follow a detached OCI job from any controller with its job file and the OCI config:
+    reconcile with the cloud (instance, latest snapshot, done marker); once the agent is done,
+    fetch the video and its manifest from the bucket (checked against results.json), then tear
+    down: the bucket goes (unless ``storage.keep``) only when the fetched video matches its
+    manifest, the network always."""
+    job = _as_job(job, state_root)
+    oci = job.spec.target.oci
+    if job.spec.target.kind != "oci" or oci is None or not oci.detach:
+        raise BadArgument(
+            f"attach: job {job.name} is not a detached OCI job (target.oci.detach, or "
+            f"`run --detach`); follow it with `faceswap-oci logs {job.name} -f`"
+        )
+    state = StateDir.for_job(job.name, state_root or default_state_root())
+    instance = (state.target() or {}).get("instance_id") if state.exists else None
+    seen = detach_mod.reconcile(job, str(instance) if instance else None)
+    if on_event is not None:
+        on_event(Report("-", report="detached", data=dict(seen)))
+    end = detach_mod.finished(seen)
+    if end is None:
+        live = str(seen.get("instance") or "") in ("PROVISIONING", "STARTING", "RUNNING")
+        return Attached(job.name, "running" if live else "unknown", seen)
+    fetched = detach_mod.collect(job, seen) if end == "done" else {}
+    runner = Runner(job, state_root=state_root, on_event=on_event)
+    with runner.state.lock("attach") as note:
+        _lock_note(note, on_event)
+        result = runner.run(only="teardown")
+    return Attached(job.name, end, seen, tuple(fetched.values()), result)
+
+
+def detached_state(name: str, state_root: Path | None = None) -> dict[str, Any] | None:
+    """``status --refresh`` of a detached OCI job: the instance's state, the latest snapshot
+    and the agent's marker (``detach.reconcile``); None for any other job."""
+    job = _as_job(name, state_root)
+    oci = job.spec.target.oci
+    if job.spec.target.kind != "oci" or oci is None or not oci.detach:
+        return None
+    state = StateDir.for_job(job.name, state_root or default_state_root())
+    instance = (state.target() or {}).get("instance_id") if state.exists else None
+    return detach_mod.reconcile(job, str(instance) if instance else None)
 
 
 def instance_state(name: str, state_root: Path | None = None) -> str | None:

@@ -576,6 +576,55 @@ JobRef = Annotated[
 
 @app.command(
     help=(
+        "Follow a detached OCI job again (from any controller with its job file and OCI "
+        "config): the instance's state, the latest snapshot and the agent's done marker; a "
+        "finished job's results are fetched, checked and the job torn down."
+    ),
+)
+def attach(
+    job_ref: JobRef,
+    state_dir: StateRoot = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    found: api.Attached = _guard(lambda: api.attach(job_ref, state_root=state_dir))
+    seen = found.seen
+    latest = seen.get("latest")
+    done = seen.get("done")
+    if as_json:
+        print(
+            json.dumps(
+                {
+                    "job": found.job,
+                    "state": found.state,
+                    **seen,
+                    "fetched": [str(p) for p in found.fetched],
+                },
+                default=str,
+            )
+        )
+    else:
+        out.print(f"job {found.job}: {found.state}", highlight=False)
+        out.print(f"  instance: {seen.get('instance')}", highlight=False)
+        if isinstance(latest, dict):
+            out.print(
+                f"  latest snapshot: iteration {latest.get('iteration')} "
+                f"({latest.get('snapshot')})",
+                highlight=False,
+            )
+        else:
+            out.print(f"  latest snapshot: {latest or 'none yet'}", highlight=False)
+        if isinstance(done, dict) and done.get("state") == "failed":
+            out.print(f"  failed at {done.get('step')}: {done.get('reason')}", highlight=False)
+        for path in found.fetched:
+            out.print(f"  fetched: {path}", highlight=False)
+    if found.result is not None and (not found.result.ok or found.result.resources_left):
+        raise typer.Exit(_exit_code(found.result))
+    if found.state == "failed":
+        raise typer.Exit(4)
+
+
+@app.command(
+    help=(
         "Stop the job: on OCI tear down every cloud resource it created (found by its tag); on "
         "ssh and local targets as `stop` does. A finished job stays finished."
     ),
@@ -848,6 +897,9 @@ def status(
         stamp = stamps[phase]
         when = time.strftime("%H:%M:%S", time.localtime(stamp["finished"])) if stamp else ""
         out.print(f"  {phase:<10} {'done ' + when if stamp else '-'}")
+    for key in ("instance", "snapshot", "marker"):
+        if key in row:
+            out.print(f"  {key}: {row[key]}", highlight=False, markup=False)
     if row.get("note"):
         out.print(f"  {row['note']}")
     if row.get("error"):
@@ -855,7 +907,21 @@ def status(
 
 
 def _refreshed(row: dict[str, Any], root: Path) -> dict[str, Any]:
-    """The row with ``instance``: what OCI says of the job's instance now."""
+    """The row with ``instance``: what OCI says of the job's instance now; for a detached
+    job also ``snapshot`` (the bucket's latest complete snapshot's iteration) and ``marker``
+    (the agent's ``done``/``failed``, or ``none``)."""
+    try:
+        seen = api.detached_state(str(row.get("name")), root)
+    except FaceswapOciError as exc:
+        seen = {"instance": f"unknown ({exc})"}
+    if seen is not None:
+        latest, done = seen.get("latest"), seen.get("done")
+        return {
+            **row,
+            "instance": seen.get("instance"),
+            "snapshot": latest.get("iteration") if isinstance(latest, dict) else latest,
+            "marker": done.get("state") if isinstance(done, dict) else (done or "none"),
+        }
     try:
         found = api.instance_state(str(row.get("name")), root)
     except FaceswapOciError as exc:

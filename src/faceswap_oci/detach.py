@@ -14,10 +14,11 @@ read; docs/detach.md says what it cannot see).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from faceswap_oci import cost
-from faceswap_oci.errors import DetachRefused
+from faceswap_oci.errors import DetachRefused, PhaseFailed
 from faceswap_oci.spec import Job
 
 
@@ -116,3 +117,60 @@ def watchdog_warnings(job: Job, decision: Decision | None) -> list[str]:
         for shape in oci.shapes
         if cost.billed_when_stopped(shape)
     ]
+
+
+# --- following a detached job from any controller -------------------------------------------
+def bucket_of(job: Job) -> tuple[str, str, str | None]:
+    """(bucket, prefix, namespace or None) of the job's bucket, as oci_storage names them:
+    the job's own ``fsoci-<name>`` or ``target.oci.storage.bucket``, prefix ``jobs/<name>/``."""
+    oci = job.spec.target.oci
+    assert oci is not None
+    return oci.storage.bucket or f"fsoci-{job.name}", f"jobs/{job.name}/", oci.storage.namespace
+
+
+def _detached_module(job: Job) -> tuple[Any, dict[str, Any]]:
+    from faceswap_oci.check import preflight_module
+
+    oci = job.spec.target.oci
+    assert oci is not None
+    _preflight, params = preflight_module(oci)
+    from ansible_collections.faceswap_oci.core.plugins.module_utils import oci_detached
+
+    return oci_detached, params
+
+
+def reconcile(job: Job, instance_id: str | None) -> dict[str, Any]:
+    """What the cloud says of a detached job now: the instance's state, the latest complete
+    snapshot (``latest``) and the agent's marker (``done``), read with the user's key."""
+    oci_detached, params = _detached_module(job)
+    bucket, prefix, namespace = bucket_of(job)
+    seen: dict[str, Any] = oci_detached.reconcile(
+        params, bucket, prefix, namespace, instance_id, job.name
+    )
+    return seen
+
+
+def finished(seen: dict[str, Any]) -> str | None:
+    """``done`` or ``failed`` when the agent wrote its marker, else None."""
+    done = seen.get("done")
+    if isinstance(done, dict) and done.get("state") in ("done", "failed"):
+        return str(done["state"])
+    return None
+
+
+def collect(job: Job, seen: dict[str, Any]) -> dict[str, Path]:
+    """Fetch the video and its manifest from the bucket into the output folder, each checked
+    against results.json; raises ``PhaseFailed`` (exit 4) when they do not match."""
+    oci_detached, params = _detached_module(job)
+    bucket, prefix, _ns = bucket_of(job)
+    names = {
+        f"{job.name}.mp4": f"{job.name}.mp4",
+        f"{job.name}.manifest.json": f"{job.name}.manifest.json",
+    }
+    try:
+        found: dict[str, Path] = oci_detached.fetch_results(
+            params, str(seen.get("namespace")), bucket, prefix, job.output_dir, names
+        )
+    except oci_detached.ResultsError as exc:
+        raise PhaseFailed("fetch", str(exc)) from exc
+    return found
