@@ -176,3 +176,79 @@ def test_a_marker_that_cannot_be_written_is_logged_and_billing_still_ends() -> N
     assert logged == ["[fsoci] the done marker could not be written: bucket unreachable"]
     with pytest.raises(ValueError):
         agent.marker("finished", 1)
+
+
+def _supervised_job(
+    tmp_path: Path, api: OciApi, imds: MetadataService, iterations: int, rc: int
+) -> Any:
+    """A training job as the supervisor leaves it when Faceswap has exited (rc ``rc``) with
+    ``iterations`` saved, configured as a detached job (target 40 iterations)."""
+    job_dir = tmp_path / "job"
+    (job_dir / "model").mkdir(parents=True)
+    (job_dir / "logs").mkdir()
+    (job_dir / "model" / "original_state.json").write_text(json.dumps({"iterations": iterations}))
+    (job_dir / "logs" / "train.exit.json").write_text(json.dumps({"rc": rc}))
+    (job_dir / "logs" / "train.out").write_text("Traceback: CUDA out of memory\n" if rc else "")
+    cfg = {
+        "job_dir": str(job_dir),
+        "model_dir": str(job_dir / "model"),
+        "faceswap_dir": str(job_dir / "faceswap"),
+        "trainer": "original",
+        "iterations": 40,
+        "hours": 0,
+        "plateau_saves": 0,
+        "detached": {
+            "poll_s": 30,
+            "terminate": [
+                sys.executable,
+                str(AGENT),
+                "--metadata-url",
+                imds.base_url,
+                "--federation-endpoint",
+                f"{api.url}/v1/x509",
+                "--endpoint",
+                api.url,
+                "--poweroff",
+                "",
+            ],
+        },
+    }
+    config = job_dir / "train.json"
+    config.write_text(json.dumps(cfg))
+    return load_helper("fsoci_train.py").Job(str(config))
+
+
+@pytest.mark.parametrize(
+    ("iterations", "rc", "marker"),
+    [(40, 0, ("trained", None)), (17, 1, ("failed", "train")), (17, 0, None)],
+    ids=["target reached", "training failed", "stopped by request"],
+)
+def test_the_supervisor_ends_a_detached_job_by_itself(
+    ociapi: OciApi,
+    imds: MetadataService,
+    tmp_path: Path,
+    iterations: int,
+    rc: int,
+    marker: tuple[str, str | None] | None,
+) -> None:
+    inst = _launch(ociapi)
+    _grant(ociapi)
+    _snapshot, store = _store(ociapi)
+    job = _supervised_job(tmp_path, ociapi, imds, iterations, rc)
+    supervisor = load_helper("fsoci_train.py")
+    outcome = supervisor.finish_detached(job, store, job.cfg["detached"])
+    objects = ociapi.state.object_storage.buckets["fsoci-det"].objects
+    state = ociapi.state.resources[inst.id].state(ociapi.state.clock() + 1)
+    if marker is None:
+        # `stop`/`down` from the controller: no marker, the instance is the controller's
+        assert outcome is None
+        assert PREFIX + "done.json" not in objects
+        assert state == "RUNNING"
+        return
+    done = json.loads(_object(ociapi, "done.json"))
+    assert (done["state"], done.get("step"), done["iteration"]) == (*marker, iterations)
+    if rc:
+        assert done["reason"] == "train: Traceback: CUDA out of memory"
+    assert outcome["end"] == {"action": "terminate", "instance": inst.id}
+    assert state == "TERMINATED"
+    assert json.loads((tmp_path / "job/logs/detached.json").read_text()) == outcome

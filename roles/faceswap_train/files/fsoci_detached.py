@@ -12,8 +12,11 @@ The bucket, under the job's prefix, after a detached job:
   (``results/model/...``), each verified against the MD5 Object Storage stored;
 - ``results.json``: every file's size, sha256 and MD5 (what ``run``/``attach`` verify after
   the fetch);
-- ``done.json``: ``{"state": "done"|"failed", "step", "reason", "iteration", "time"}``,
-  written last: a ``done`` marker means every result above is complete.
+- ``done.json``: ``{"state": "done"|"trained"|"failed", "step", "reason", "iteration",
+  "time"}``, written last: ``done`` means every result above is complete; ``trained`` means
+  the training reached its stop criterion and its final snapshot is in the bucket, but the VM
+  did not convert (the convert phase does not run on the VM yet: the controller's next
+  ``run``/``attach`` provisions again, restores and converts).
 
 Whatever fails, the marker says so and billing is still ended: an agent that stops halfway
 must not leave a GPU billing until ``max_hours``.
@@ -36,10 +39,15 @@ class StepFailed(Exception):
     """A step of the end sequence failed; the message says why (never a credential)."""
 
 
+class _Trained(Exception):
+    """No convert on the VM: the sequence ends with the ``trained`` marker."""
+
+
 def marker(state: str, iteration: int, step: str | None = None, reason: str = "") -> dict[str, Any]:
-    """The ``done.json`` body: ``done``, or ``failed`` naming the step and the reason."""
-    if state not in ("done", "failed"):
-        raise ValueError(f"marker state {state!r}: use done or failed")
+    """The ``done.json`` body: ``done``, ``trained``, or ``failed`` naming the step and the
+    reason."""
+    if state not in ("done", "trained", "failed"):
+        raise ValueError(f"marker state {state!r}: use done, trained or failed")
     body: dict[str, Any] = {"state": state, "iteration": int(iteration), "time": time.time()}
     if state == "failed":
         body.update(step=step, reason=reason)
@@ -69,25 +77,35 @@ def put_results(
 
 
 def finish(
-    convert: Callable[[], None],
+    convert: Callable[[], None] | None,
     results: Callable[[], dict[str, Any]],
     put_marker: Callable[[dict[str, Any]], None],
     end_billing: Callable[[], dict[str, Any]],
     iteration: int,
     log: Callable[[str], None] = print,
+    failure: str | None = None,
 ) -> dict[str, Any]:
-    """Run the end sequence; returns ``{"marker": ..., "end": ...}``. A failed convert or
-    results step writes a ``failed`` marker naming it; a marker that cannot be written is
-    logged; billing is ended in every case (``end_billing`` last)."""
+    """Run the end sequence; returns ``{"marker": ..., "end": ...}``. ``failure`` (the
+    training failed) writes a ``failed`` marker for ``train``; ``convert`` None writes
+    ``trained`` (nothing converted, no results); a failed convert or results step writes a
+    ``failed`` marker naming it; a marker that cannot be written is logged; billing is ended
+    in every case (``end_billing`` last)."""
     outcome: dict[str, Any] = {}
     body: dict[str, Any]
     try:
+        if failure is not None:
+            raise StepFailed(f"train: {failure}")
+        if convert is None:
+            body = marker("trained", iteration)
+            raise _Trained
         try:
             convert()
         except Exception as exc:
             raise StepFailed(f"convert: {exc}") from exc
         outcome["results"] = results()
         body = marker("done", iteration)
+    except _Trained:
+        pass
     except StepFailed as exc:
         step = str(exc).split(":", 1)[0]
         body = marker("failed", iteration, step, str(exc))
