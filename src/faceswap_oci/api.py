@@ -346,10 +346,28 @@ def run(
         said = ensure_host_packages(job, state_root)
         if said.startswith("installing") and on_event is not None:
             on_event(Report("-", report="os_packages", data={"note": said.splitlines()[0]}))
+    if _handed_over(job, state_root) and from_phase is None and only is None:
+        # the job is the VM agent's: follow it as `attach` does (collect when it is done)
+        found = attach(job, on_event=on_event, state_root=state_root)
+        if found.result is not None:
+            return found.result
+        state = StateDir.for_job(job.name, state_root or default_state_root())
+        return JobResult(
+            job.name, "successful", state.path, (), (), 0, job.output_dir, detached=True
+        )
     runner = Runner(job, state_root=state_root, on_event=on_event, verbosity=verbosity)
     with runner.state.lock("run") as note:
         _lock_note(note, on_event)
         return runner.run(from_phase=from_phase, only=only)
+
+
+def _handed_over(job: Job, state_root: Path | None) -> bool:
+    """A detached OCI job whose last run handed it to its VM (state ``detached``)."""
+    oci = job.spec.target.oci
+    if job.spec.target.kind != "oci" or oci is None or not oci.detach:
+        return False
+    state = StateDir.for_job(job.name, state_root or default_state_root())
+    return state.exists and state.status().get("state") == "detached"
 
 
 def _lock_note(note: str | None, on_event: EventCallback | None) -> None:
@@ -782,6 +800,19 @@ def attach(
     if end is None:
         live = str(seen.get("instance") or "") in ("PROVISIONING", "STARTING", "RUNNING")
         return Attached(job.name, "running" if live else "unknown", seen)
+    if end == "trained":
+        # The VM trained to the stop criterion and ended its billing, but converting on the
+        # VM is not there yet: this controller provisions again, restores the final snapshot
+        # (the train phase then has nothing left to do), converts, fetches and tears down.
+        attached = with_detach(job, False)
+        runner = Runner(attached, state_root=state_root, on_event=on_event)
+        with runner.state.lock("attach") as note:
+            _lock_note(note, on_event)
+            if str(seen.get("instance") or "") not in ("TERMINATED", "gone (not found)"):
+                runner.run(only="teardown")  # the old instance (and network) first
+            (runner.state.path / "target.json").unlink(missing_ok=True)
+            result = runner.run(from_phase="provision")
+        return Attached(job.name, end, seen, (), result)
     fetched = detach_mod.collect(job, seen) if end == "done" else {}
     runner = Runner(job, state_root=state_root, on_event=on_event)
     with runner.state.lock("attach") as note:

@@ -458,6 +458,14 @@ def _usd_per_hour(job: Any) -> float | None:
 def _summarise(result: JobResult, as_json: bool) -> None:
     if as_json and not result.resources_left:
         return  # the events on stdout say it all; what may cost money goes to stderr too
+    if result.detached:
+        out.print(
+            f"job {result.name}: handed over to its VM, which trains, stores the results in "
+            f"the job bucket and ends its own billing; follow it with `faceswap-oci attach "
+            f"{result.name}` (state: {result.state_dir})",
+            highlight=False,
+        )
+        return
     if result.ok:
         out.print(
             f"job {result.name}: {result.status}; phases run: {', '.join(result.phases_run) or '-'}"

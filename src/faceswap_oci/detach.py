@@ -151,9 +151,9 @@ def reconcile(job: Job, instance_id: str | None) -> dict[str, Any]:
 
 
 def finished(seen: dict[str, Any]) -> str | None:
-    """``done`` or ``failed`` when the agent wrote its marker, else None."""
+    """``done``, ``trained`` or ``failed`` when the agent wrote its marker, else None."""
     done = seen.get("done")
-    if isinstance(done, dict) and done.get("state") in ("done", "failed"):
+    if isinstance(done, dict) and done.get("state") in ("done", "trained", "failed"):
         return str(done["state"])
     return None
 

@@ -531,12 +531,14 @@ class Job:
         return data
 
 
-def with_detach(job: Job) -> Job:
-    """``job`` with ``target.oci.detach`` set (``run --detach``); other targets unchanged."""
+def with_detach(job: Job, detach: bool = True) -> Job:
+    """``job`` with ``target.oci.detach`` set to ``detach`` (``run --detach`` sets it; the
+    controller's own convert run of a ``trained`` detached job clears it); other targets
+    unchanged."""
     oci = job.spec.target.oci
-    if oci is None or oci.detach:
+    if oci is None or oci.detach == detach:
         return job
-    target = job.spec.target.model_copy(update={"oci": oci.model_copy(update={"detach": True})})
+    target = job.spec.target.model_copy(update={"oci": oci.model_copy(update={"detach": detach})})
     return replace(job, spec=job.spec.model_copy(update={"target": target}))
 
 
