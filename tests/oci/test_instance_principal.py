@@ -8,6 +8,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import shlex
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -219,8 +220,9 @@ def test_on_a_test_bed_host_the_watchdog_terminates_its_instance(
     """The one test-bed test of instance principals: the IMDS binds 169.254.169.254:80 on the
     test bed's bridge, a host reaches it through its route via eth0 (nothing else beyond its
     subnet) and gets its own identity; the watchdog armed with ``oci_watchdog_terminate`` and
-    fired (its service started, as the timer does at ``max_hours``) terminates the host's
-    instance through the instance principal, with the host's own Python and openssl.
+    fired (by its path unit, when a detached supervisor's end file appears; the timer starts
+    the same service at ``max_hours``) terminates the host's instance through the instance
+    principal, with the host's own Python and openssl.
     A dedicated host: the agent's fallback would power it off."""
     host = testbed_hosts(1)[0]
     other = _launch(ociapi)
@@ -248,16 +250,30 @@ def test_on_a_test_bed_host_the_watchdog_terminates_its_instance(
         inventory.write_text(json.dumps(host.ansible_inventory("fsoci_target")))
         armed = run_playbook(
             "tests/oci/data/watchdog.yml",
-            {"oci_watchdog_terminate": True, "oci_watchdog_service_endpoint": api.url},
+            {
+                "oci_watchdog_terminate": True,
+                "oci_watchdog_service_endpoint": api.url,
+                "oci_watchdog_finish_file": "/var/lib/fsoci-test/detached.json",
+            },
             tmp_path / "arm",
             inventory=inventory,
         )
         assert armed.rc == 0, armed.stdout[-4000:]
         assert armed.event("oci_watchdog")["action"] == "terminate"
-        fired = host.ssh("systemctl start fsoci-watchdog.service", check=False)
-        assert fired.returncode == 0, fired.stderr
+        # the detached supervisor's end file appears: the path unit runs the watchdog's
+        # service at once, as root (the same service the timer runs at max_hours)
+        host.ssh("mkdir -p /var/lib/fsoci-test && echo '{}' > /var/lib/fsoci-test/detached.json")
+        want = json.dumps({"action": "terminate", "instance": mine.id})
+        log = ""
+        for _ in range(60):
+            log = host.ssh("journalctl -u fsoci-watchdog.service --no-pager -o cat").stdout
+            if want in log:
+                break
+            time.sleep(0.5)
+        assert want in log, log
+        time.sleep(2)  # a second run would power the host off: there is none
         log = host.ssh("journalctl -u fsoci-watchdog.service --no-pager -o cat").stdout
-        assert json.dumps({"action": "terminate", "instance": mine.id}) in log, log
+        assert log.count('"action"') == 1, log
         ociapi.state.faults.terminate_s = 0.0
         assert ociapi.state.resources[mine.id].state(ociapi.state.clock() + 1) == "TERMINATED"
         assert ociapi.state.resources[other.id].state(ociapi.state.clock()) == "RUNNING"

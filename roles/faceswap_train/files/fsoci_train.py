@@ -274,7 +274,7 @@ def cmd_run(job: Job) -> int:
         print("training of this job is already running", file=sys.stderr)
         return 3
     job.pidfile.write_text(f"{os.getpid()}\n", encoding="utf-8")
-    for stale in (job.exitfile, job.stopfile):
+    for stale in (job.exitfile, job.stopfile, job.logs / "detached.json"):
         stale.unlink(missing_ok=True)
     now = time.time()
     if not job.startfile.exists():
