@@ -14,7 +14,8 @@ import oci
 import yaml
 from typer.testing import CliRunner
 
-from faceswap_oci import api, cli, spec
+from faceswap_oci import api, cli
+from tests.oci.test_detach import write_job as detach_job
 from tests.oci.test_instance_principal import _launch
 from tests.ociapi.fixtures import OciApi, job_bucket_par
 from tests.unit.test_train_supervisor import load_helper
@@ -25,28 +26,7 @@ PREFIX = f"jobs/{JOB}/"
 
 
 def write_job(api_: OciApi, folder: Path) -> Path:
-    data = {
-        "name": JOB,
-        "consent": spec.CONSENT_TEXT,
-        "target": {
-            "kind": "oci",
-            "oci": {
-                "profile": api_.cfg.profile,
-                "config_file": str(api_.cfg.config_file),
-                "compartment": api_.cfg.compartment,
-                "region": api_.cfg.region,
-                "shapes": ["VM.GPU.A10.1"],
-                "ssh_ingress_cidr": "198.51.100.7/32",
-                "service_endpoint": api_.url,
-                "detach": True,
-            },
-        },
-        "inputs": {"a": "media/a.mp4", "b": "media/b.mp4"},
-        "output": "out/",
-    }
-    path = folder / "job.yml"
-    path.write_text(yaml.safe_dump(data))
-    return path
+    return detach_job(api_, folder, ["VM.GPU.A10.1"], detach=True)
 
 
 def agent_left(api_: OciApi, tmp_path: Path, *, done: bool) -> tuple[Any, dict[str, Path]]:
@@ -100,7 +80,7 @@ def test_attach_of_a_running_job_reports_the_cloud_and_changes_nothing(
     seen = api.detached_state(str(job), state)
     assert seen is not None
     assert (seen["instance"], seen["instance_id"], seen["done"]) == ("RUNNING", inst.id, None)
-    assert not (tmp_path / "out").exists()
+    assert not (tmp_path / "output").exists()
     assert BUCKET in ociapi.state.object_storage.buckets
 
 
@@ -114,7 +94,7 @@ def test_attach_of_a_finished_job_fetches_verifies_and_leaves_nothing(
     assert result.exit_code == 0, result.output
     assert "job det: done" in result.output
     for name, path in made.items():
-        assert (tmp_path / "out" / name).read_bytes() == path.read_bytes()
+        assert (tmp_path / "output" / name).read_bytes() == path.read_bytes()
     # the video matched its manifest, so teardown removed the bucket; the network went too
     assert BUCKET not in ociapi.state.object_storage.buckets
     assert ociapi.state.live_tagged(JOB) == []
@@ -132,7 +112,7 @@ def test_results_that_do_not_match_are_refused_and_the_bucket_is_kept(
     flat = " ".join(result.output.split())
     assert f"{BUCKET}/{PREFIX}results/{JOB}.mp4: sha256" in flat
     assert "does not match results.json" in flat
-    assert not (tmp_path / "out" / f"{JOB}.mp4").exists()
+    assert not (tmp_path / "output" / f"{JOB}.mp4").exists()
     assert BUCKET in ociapi.state.object_storage.buckets
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,7 @@ from typing import Any
 import pytest
 
 from tests.oci.test_instance_principal import _grant, _launch
-from tests.oci.test_terminate_agent import AGENT
+from tests.oci.test_terminate_agent import agent_argv
 from tests.ociapi.fixtures import OciApi, job_bucket_par
 from tests.ociapi.identity import MetadataService
 from tests.unit.test_train_supervisor import load_helper
@@ -43,18 +42,7 @@ def _store(api: OciApi) -> Any:
 def _end_billing(api: OciApi, imds: MetadataService, poweroff: Path) -> Callable[[], Any]:
     def end() -> Any:
         done = subprocess.run(
-            [
-                sys.executable,
-                str(AGENT),
-                "--metadata-url",
-                imds.base_url,
-                "--federation-endpoint",
-                f"{api.url}/v1/x509",
-                "--endpoint",
-                api.url,
-                "--poweroff",
-                f"touch {poweroff}",
-            ],
+            agent_argv(api, imds, f"touch {poweroff}"),
             capture_output=True,
             text=True,
             timeout=120,
@@ -197,21 +185,7 @@ def _supervised_job(
         "iterations": 40,
         "hours": 0,
         "plateau_saves": 0,
-        "detached": {
-            "poll_s": 30,
-            "terminate": [
-                sys.executable,
-                str(AGENT),
-                "--metadata-url",
-                imds.base_url,
-                "--federation-endpoint",
-                f"{api.url}/v1/x509",
-                "--endpoint",
-                api.url,
-                "--poweroff",
-                "",
-            ],
-        },
+        "detached": {"poll_s": 30, "terminate": agent_argv(api, imds, "")},
     }
     config = job_dir / "train.json"
     config.write_text(json.dumps(cfg))

@@ -20,6 +20,7 @@ import pytest
 from cryptography import x509
 
 from tests.oci.playbook import run_playbook
+from tests.oci.test_inventory import launch
 from tests.ociapi.fixtures import TENANCY, OciApi
 from tests.ociapi.identity import IMDS_ADDRESS, MetadataService
 from tests.ociapi.server import OciApiServer
@@ -32,32 +33,8 @@ JOB = "ipjob"
 def _launch(api: OciApi, job: str = JOB, address: str = "127.0.0.1") -> M.Instance:
     """One RUNNING instance of ``job`` whose public address is ``address`` (the IMDS's
     caller: 127.0.0.1 for the controller's tests)."""
-    config = oci.config.from_file(str(api.cfg.config_file), api.cfg.profile)
-    kw = {"service_endpoint": api.url, "retry_strategy": NO_RETRY}
-    vn, compute = oci.core.VirtualNetworkClient(config, **kw), oci.core.ComputeClient(config, **kw)
-    tags = {"faceswap-oci-job": job}
-    comp = api.cfg.compartment
-    vcn = vn.create_vcn(
-        M.CreateVcnDetails(compartment_id=comp, cidr_block="10.0.0.0/16", freeform_tags=tags)
-    ).data
-    subnet = vn.create_subnet(
-        M.CreateSubnetDetails(
-            compartment_id=comp, vcn_id=vcn.id, cidr_block="10.0.0.0/24", freeform_tags=tags
-        )
-    ).data
-    image = compute.list_images(comp).data[0]
-    api.state.set_public_ip(address, job=job)
     api.state.faults.provision_s = 0.0
-    return compute.launch_instance(
-        M.LaunchInstanceDetails(
-            compartment_id=comp,
-            availability_domain=api.state.availability_domains[0],
-            shape="VM.GPU.A10.1",
-            subnet_id=subnet.id,
-            image_id=image.id,
-            freeform_tags=tags,
-        )
-    ).data
+    return api.state.resources[launch(api, job, public_ip=address)].model
 
 
 @pytest.fixture

@@ -30,21 +30,26 @@ def imds(ociapi: OciApi) -> Iterator[MetadataService]:
         service.stop()
 
 
+def agent_argv(api: OciApi, imds: MetadataService, poweroff: str) -> list[str]:
+    """fsoci_terminate.py's command line pointed at the double (``--poweroff`` as given)."""
+    return [
+        sys.executable,
+        str(AGENT),
+        "--metadata-url",
+        imds.base_url,
+        "--federation-endpoint",
+        f"{api.url}/v1/x509",
+        "--endpoint",
+        api.url,
+        "--poweroff",
+        poweroff,
+    ]
+
+
 def run_agent(api: OciApi, imds: MetadataService, tmp_path: Path) -> tuple[dict, Path, str]:
     marker = tmp_path / "powered-off"
     done = subprocess.run(
-        [
-            sys.executable,
-            str(AGENT),
-            "--metadata-url",
-            imds.base_url,
-            "--federation-endpoint",
-            f"{api.url}/v1/x509",
-            "--endpoint",
-            api.url,
-            "--poweroff",
-            f"touch {marker}",
-        ],
+        agent_argv(api, imds, f"touch {marker}"),
         capture_output=True,
         text=True,
         timeout=120,
