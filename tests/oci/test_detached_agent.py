@@ -10,28 +10,20 @@ from __future__ import annotations
 import hashlib
 import json
 import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.oci.test_instance_principal import _grant, _launch
-from tests.oci.test_terminate_agent import agent_argv
+from tests.oci.test_terminate_agent import agent_argv, imds
 from tests.ociapi.fixtures import OciApi, job_bucket_par
 from tests.ociapi.identity import MetadataService
 from tests.unit.test_train_supervisor import load_helper
 
 PREFIX = "jobs/det/"
-
-
-@pytest.fixture
-def imds(ociapi: OciApi) -> Iterator[MetadataService]:
-    service = ociapi.state.metadata_service()
-    try:
-        yield service
-    finally:
-        service.stop()
+__all__ = ["imds"]  # the fixture, shared with test_terminate_agent
 
 
 def _store(api: OciApi) -> Any:
