@@ -106,3 +106,46 @@ def test_attach_of_a_trained_job_converts_on_a_new_host_attached(
     found = api.attach(job, state_root=tmp_path / "state")
     assert found.state == "trained"
     assert done == runs
+
+
+@pytest.mark.parametrize(
+    ("target", "tail"),
+    [
+        ({"kind": "local", "oci": None}, []),
+        ({"kind": "oci", "oci": {"service_endpoint": None}}, []),
+        (
+            {"kind": "oci", "oci": {"service_endpoint": "http://169.254.77.1:9"}},
+            [
+                "--endpoint",
+                "http://169.254.77.1:9",
+                "--federation-endpoint",
+                "http://169.254.77.1:9/v1/x509",
+            ],
+        ),
+    ],
+)
+def test_train_playbook_hands_the_supervisor_the_watchdogs_terminate_agent(
+    target: dict[str, Any], tail: list[str]
+) -> None:
+    """playbooks/train.yml's `faceswap_train_terminate_command`, rendered as Ansible does:
+    the path oci_watchdog installs fsoci_terminate.py to, no power-off (the supervisor is
+    unprivileged; the watchdog's path unit powers off), the double's endpoints in tests."""
+    import yaml
+    from ansible.parsing.dataloader import DataLoader
+    from ansible.template import Templar, trust_as_template
+
+    root = Path(__file__).resolve().parents[2]
+    play = yaml.safe_load((root / "playbooks/train.yml").read_text())[0]
+    (task,) = [t for t in play["tasks"] if "ansible.builtin.import_role" in t]
+    expr = task["vars"]["faceswap_train_terminate_command"]
+    rendered = Templar(loader=DataLoader(), variables={"fsoci": {"target": target}}).template(
+        trust_as_template(expr)
+    )
+    installed = yaml.safe_load((root / "roles/oci_watchdog/tasks/main.yml").read_text())
+    dest = [
+        t["ansible.builtin.copy"]["dest"]
+        for block in installed
+        for t in block.get("block", [])
+        if "ansible.builtin.copy" in t
+    ]
+    assert rendered == ["/usr/bin/python3", *dest, "--poweroff", "", *tail]
