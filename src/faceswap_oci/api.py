@@ -617,13 +617,20 @@ def sweep(
 
 
 def check(
-    job: Job | str | Path | None = None, *, state_root: Path | None = None
+    job: Job | str | Path | None = None,
+    *,
+    state_root: Path | None = None,
+    detach: bool = False,
 ) -> list[CheckItem]:
     """Everything ``job`` needs, checked read-only, one :class:`~faceswap_oci.check.CheckItem`
-    (ok/warn/fail, and the fix) per item; without a job, this machine's tools and caches."""
+    (ok/warn/fail, and the fix) per item; without a job, this machine's tools and caches.
+    ``detach`` checks it as ``run --detach`` would run it (the instance-principal policy)."""
     from faceswap_oci.check import check as run_checks
 
-    return run_checks(None if job is None else _as_job(job, state_root), state_root=state_root)
+    found = None if job is None else _as_job(job, state_root)
+    if found is not None and detach:
+        found = with_detach(found)
+    return run_checks(found, state_root=state_root)
 
 
 def _host_command(job: Job, state: StateDir) -> tuple[list[str], str, bool] | None:

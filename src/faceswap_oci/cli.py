@@ -693,8 +693,12 @@ def check(
     ] = None,
     state_dir: StateRoot = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    detach: Annotated[
+        bool,
+        typer.Option("--detach", help="OCI: also check the policy `run --detach` needs."),
+    ] = False,
 ) -> None:
-    items = _guard(lambda: api.check(job, state_root=state_dir))
+    items = _guard(lambda: api.check(job, state_root=state_dir, detach=detach))
     if as_json:
         for item in items:
             print(json.dumps(item.__dict__))

@@ -56,7 +56,7 @@ class Decision:
             f"target.oci.detach: refused: {self.detail}. Without that policy the agent could "
             f"only power the instance off, and a stopped {shapes} is still billed for its "
             'shape (Oracle\'s "Resource Billing for Stopped Instances"). Create the dynamic '
-            f"group and policy (docs/detach.md), then run `faceswap-oci check JOB`:\n"
+            f"group and policy (docs/detach.md), then run `faceswap-oci check JOB --detach`:\n"
             f"{self.policy}\n"
             "or list only VM.GPU.A10.x shapes in target.oci.shapes, or run without --detach."
         )

@@ -6,6 +6,7 @@ with the exact dynamic group and policy text), except on VM.GPU.A10.x ladders, w
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -236,3 +237,20 @@ def test_detach_needs_the_bucket(ociapi: OciApi, tmp_path: Path) -> None:
     assert "target.oci.detach: a detached job puts its results in the job bucket; set " in str(
         err.value
     )
+
+
+def test_check_detach_reports_the_policy(ociapi: OciApi, tmp_path: Path) -> None:
+    job = write_job(ociapi, tmp_path, ["VM.GPU3.1"])
+    args = ["check", str(job), "--detach", "--json", "--state-dir", str(tmp_path / "s")]
+    before = CliRunner().invoke(cli.app, args)
+    (item,) = [json.loads(line) for line in before.stdout.splitlines() if "detach policy" in line]
+    assert item["level"] == "fail"
+    assert expected_policy(ociapi.cfg.compartment)[1] in item["fix"]
+    assert before.exit_code == 2
+    grant(ociapi)
+    after = CliRunner().invoke(cli.app, args)
+    (item,) = [json.loads(line) for line in after.stdout.splitlines() if "detach policy" in line]
+    assert (item["level"], item["fix"]) == ("ok", "")
+    # without --detach (and without the field) there is no such item
+    plain = CliRunner().invoke(cli.app, [a for a in args if a != "--detach"])
+    assert "detach policy" not in plain.stdout
