@@ -333,7 +333,8 @@ def run(
         job = with_detach(job)
     check_phases(job, from_phase=from_phase, only=only)
     preflight(job, check_inputs=_uses_inputs(from_phase, only))
-    detach_mod.require(job)
+    if not _handed_over(job, state_root):
+        detach_mod.require(job)
     if job.spec.target.kind == "local" and "setup" in (only, from_phase, None):
         from faceswap_oci.check import ensure_local_packages
 
@@ -769,9 +770,10 @@ def train_log(
 @dataclass(frozen=True)
 class Attached:
     """What ``attach`` found and did: ``state`` is ``done`` or ``failed`` (the agent's
-    marker; the results were then collected and the job torn down), ``running`` (the instance
-    is live, no marker yet) or ``unknown``; ``seen`` is the cloud's view
-    (``detach.reconcile``)."""
+    marker; the results were then collected and the job torn down), ``trained`` (converted
+    here on a new host), ``resumed`` (the instance was gone without a marker: provisioned
+    again, restored, handed over again), ``running`` (the instance is live, no marker yet) or
+    ``unknown``; ``seen`` is the cloud's view (``detach.reconcile``)."""
 
     job: str
     state: str
@@ -804,8 +806,21 @@ def attach(
     if on_event is not None:
         on_event(Report("-", report="detached", data=dict(seen)))
     end = detach_mod.finished(seen)
+    instance_now = str(seen.get("instance") or "")
+    if end is None and instance_now in ("TERMINATED", "gone (not found)"):
+        # Gone without a marker: preempted (or terminated by someone). The agent cannot
+        # provision; this controller does: a new host restores the latest snapshot and the
+        # job is handed over again.
+        if on_event is not None:
+            on_event(Report("-", report="detached_lost", data={"instance": instance_now, **seen}))
+        runner = Runner(job, state_root=state_root, on_event=on_event)
+        with runner.state.lock("attach") as note:
+            _lock_note(note, on_event)
+            (runner.state.path / "target.json").unlink(missing_ok=True)
+            result = runner.run(from_phase="provision")
+        return Attached(job.name, "resumed", seen, (), result)
     if end is None:
-        live = str(seen.get("instance") or "") in ("PROVISIONING", "STARTING", "RUNNING")
+        live = instance_now in ("PROVISIONING", "STARTING", "RUNNING")
         return Attached(job.name, "running" if live else "unknown", seen)
     if end == "trained":
         # The VM trained to the stop criterion and ended its billing, but converting on the

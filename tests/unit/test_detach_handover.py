@@ -149,3 +149,26 @@ def test_train_playbook_hands_the_supervisor_the_watchdogs_terminate_agent(
         if "ansible.builtin.copy" in t
     ]
     assert rendered == ["/usr/bin/python3", *dest, "--poweroff", "", *tail]
+
+
+def test_attach_of_a_job_whose_instance_is_gone_without_a_marker_resumes_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Preempted while detached: the agent cannot provision, so attach (or run) does: a new
+    host from provision (restoring the latest snapshot), handed over again."""
+    job = spec.load_job(write_oci_job(tmp_path, "hand", detach=True, preemptible=True))
+    seen = {"instance": "TERMINATED", "latest": {"iteration": 20}, "done": None}
+    monkeypatch.setattr(api.detach_mod, "reconcile", lambda job, instance_id: seen)
+    done: list[tuple[str | None, str | None, bool]] = []
+
+    def run(self: Runner, *, from_phase: str | None = None, only: str | None = None, **_: Any):
+        done.append((only, from_phase, bool(self.job.spec.target.oci.detach)))
+        return api.JobResult(self.job.name, "successful", self.state.path, (), (), 0, tmp_path)
+
+    monkeypatch.setattr(Runner, "run", run)
+    events: list[ev.Event] = []
+    found = api.attach(job, state_root=tmp_path / "state", on_event=events.append)
+    assert found.state == "resumed"
+    assert done == [(None, "provision", True)]
+    (lost,) = [e for e in events if isinstance(e, ev.Report) and e.report == "detached_lost"]
+    assert lost.data["latest"] == {"iteration": 20}
