@@ -255,6 +255,9 @@ def test_on_a_test_bed_host_the_watchdog_terminates_its_instance(
         assert ociapi.state.resources[mine.id].state(ociapi.state.clock() + 1) == "TERMINATED"
         assert ociapi.state.resources[other.id].state(ociapi.state.clock()) == "RUNNING"
         assert ociapi.state.iam.denied == []
+        # the VM's own calls came from its address: federation, then its TerminateInstance
+        from_host = [op for op, who in ociapi.state.call_log if who == host.address]
+        assert from_host == ["FederateX509", "TerminateInstance"]
     finally:
         service.stop()
         api.stop()

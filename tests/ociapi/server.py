@@ -428,6 +428,9 @@ class OciApiState:
         self.faults = FaultPlan()
         self.resources: dict[str, Resource] = {}
         self.calls: Counter[str] = Counter()
+        # (operation, caller's address) of every request, in order: which calls came from a
+        # test-bed host (the VM) and which from the controller (a detached job's hand-over)
+        self.call_log: list[tuple[str, str]] = []
         self.faults_fired: Counter[tuple[int, str]] = Counter()
         self.on_request: Callable[[str], None] | None = None
         # Session tokens (`oci session authenticate`): the SDK's SecurityTokenSigner signs with
@@ -701,6 +704,7 @@ class _Handler(BaseHTTPRequestHandler):
             query = {k: v[-1] for k, v in parse_qs(url.query).items()}
             with st.lock:
                 st.calls[op] += 1
+                st.call_log.append((op, self.client_address[0]))
                 token = self.headers.get("opc-retry-token")
                 if token and token in st.retry_tokens:
                     prev_op, status, payload, etag = st.retry_tokens[token]
@@ -744,6 +748,7 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             with st.lock:
                 st.calls["FederateX509"] += 1
+                st.call_log.append(("FederateX509", self.client_address[0]))
                 self._inject_faults("FederateX509", body)
             token, session_key, instance_id = federate(
                 st.identity_ca, st.tenancy, st.live_instance, body, verify
@@ -788,6 +793,7 @@ class _Handler(BaseHTTPRequestHandler):
         base = f"http://{host}:{port}"
         with st.lock:
             st.calls[op] += 1
+            st.call_log.append((op, self.client_address[0]))
             try:
                 self._inject_faults(op, b"")
             except _Drop:
