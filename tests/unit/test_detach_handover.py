@@ -80,6 +80,20 @@ def test_run_of_a_handed_over_job_follows_it_as_attach_does(
     assert again.detached and again.ok
 
 
+def _record_runs(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> list[tuple[str | None, str | None, bool]]:
+    """Replace ``Runner.run``: each call's (only, from_phase, detach) is recorded."""
+    done: list[tuple[str | None, str | None, bool]] = []
+
+    def run(self: Runner, *, from_phase: str | None = None, only: str | None = None, **_: Any):
+        done.append((only, from_phase, bool(self.job.spec.target.oci.detach)))
+        return api.JobResult(self.job.name, "successful", self.state.path, (), (), 0, tmp_path)
+
+    monkeypatch.setattr(Runner, "run", run)
+    return done
+
+
 @pytest.mark.parametrize(
     ("instance", "runs"),
     [
@@ -96,13 +110,7 @@ def test_attach_of_a_trained_job_converts_on_a_new_host_attached(
     job = spec.load_job(write_oci_job(tmp_path, "hand", detach=True))
     seen = {"instance": instance, "done": {"state": "trained", "iteration": 40}}
     monkeypatch.setattr(api.detach_mod, "reconcile", lambda job, instance_id: seen)
-    done: list[tuple[str | None, str | None, bool]] = []
-
-    def run(self: Runner, *, from_phase: str | None = None, only: str | None = None, **_: Any):
-        done.append((only, from_phase, bool(self.job.spec.target.oci.detach)))
-        return api.JobResult(self.job.name, "successful", self.state.path, (), (), 0, tmp_path)
-
-    monkeypatch.setattr(Runner, "run", run)
+    done = _record_runs(monkeypatch, tmp_path)
     found = api.attach(job, state_root=tmp_path / "state")
     assert found.state == "trained"
     assert done == runs
@@ -159,13 +167,7 @@ def test_attach_of_a_job_whose_instance_is_gone_without_a_marker_resumes_it(
     job = spec.load_job(write_oci_job(tmp_path, "hand", detach=True, preemptible=True))
     seen = {"instance": "TERMINATED", "latest": {"iteration": 20}, "done": None}
     monkeypatch.setattr(api.detach_mod, "reconcile", lambda job, instance_id: seen)
-    done: list[tuple[str | None, str | None, bool]] = []
-
-    def run(self: Runner, *, from_phase: str | None = None, only: str | None = None, **_: Any):
-        done.append((only, from_phase, bool(self.job.spec.target.oci.detach)))
-        return api.JobResult(self.job.name, "successful", self.state.path, (), (), 0, tmp_path)
-
-    monkeypatch.setattr(Runner, "run", run)
+    done = _record_runs(monkeypatch, tmp_path)
     events: list[ev.Event] = []
     found = api.attach(job, state_root=tmp_path / "state", on_event=events.append)
     assert found.state == "resumed"
