@@ -7,6 +7,7 @@ The Python API::
     print(faceswap_oci.plan(job).summary())   # what would run, and the estimated cost
     result = faceswap_oci.run(job, on_event=print)   # typed events as it goes
     faceswap_oci.down(job)                    # remove the cloud resources it created
+    faceswap_oci.attach("demo")               # follow a detached OCI job again, collect it
     faceswap_oci.check("job.yml")             # what the job needs, read-only, item by item
     faceswap_oci.jobs(); faceswap_oci.status("demo"); faceswap_oci.events("demo", tail=20)
 """
@@ -17,7 +18,9 @@ from typing import Any
 from faceswap_oci import api as _api
 from faceswap_oci import events
 from faceswap_oci.api import (
+    Attached,
     Plan,
+    attach,
     check,
     down,
     jobs,
@@ -61,6 +64,7 @@ events.__class__ = _EventsModule
 __all__ = [
     "CONSENT_TEXT",
     "PHASES",
+    "Attached",
     "CheckItem",
     "Event",
     "FaceswapOciError",
@@ -81,6 +85,7 @@ __all__ = [
     "StateError",
     "TaskDone",
     "TaskStarted",
+    "attach",
     "check",
     "down",
     "events",

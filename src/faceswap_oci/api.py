@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from faceswap_oci import detach as detach_mod
 from faceswap_oci.check import CheckItem
 from faceswap_oci.errors import BadArgument, OciConfigError, PhaseFailed, StateError
 from faceswap_oci.events import Event, Report
@@ -26,7 +27,7 @@ from faceswap_oci.runner import (
     Runner,
     applicable,
 )
-from faceswap_oci.spec import Job, load_job, oci_settings, preflight
+from faceswap_oci.spec import Job, load_job, oci_settings, preflight, with_detach
 from faceswap_oci.state import StateDir, default_state_root
 
 PHASE_DESCRIPTIONS = {
@@ -99,6 +100,10 @@ class Plan:
     cost: dict[str, Any] | None
     host: PlannedHost | None = None
     warnings: tuple[str, ...] = ()
+    detach: tuple[str, ...] = ()
+    """A detached job: how its instance stops billing (``detach.Decision.lines``)."""
+    detach_refused: str | None = None
+    """Why ``run`` would refuse ``--detach`` (with the policy text), else None."""
 
     def summary(self) -> str:
         lines = [f"job {self.job}: target {self.target}", f"state: {self.state_dir}"]
@@ -109,6 +114,7 @@ class Plan:
             lines.append(f"  [{mark}] {p.name:<9} {p.description} ({p.reason})")
         if self.cost:
             lines.append(f"  estimated cost: {self.cost}")
+        lines.extend(f"  {line}" for line in self.detach)
         lines.extend(f"warning: {w}" for w in self.warnings)
         lines.append(f"output: {self.output_dir}")
         return "\n".join(lines)
@@ -236,6 +242,7 @@ def plan(
     state_root: Path | None = None,
     from_phase: str | None = None,
     only: str | None = None,
+    detach: bool = False,
 ) -> Plan:
     """What a run would do, without running anything. Checks the output folder and the
     inputs first (:func:`~faceswap_oci.spec.preflight`; an input that does not exist yet is a
@@ -244,6 +251,8 @@ def plan(
     checksum cache entry, no demo clips (``run`` makes those)."""
     if not isinstance(job, Job):
         job = load_job(job, write=False)
+    if detach:
+        job = with_detach(job)
     check_phases(job, from_phase=from_phase, only=only)
     warnings = preflight(job, inputs_must_exist=False)
     if job.spec.inputs.demo and not (job.input_a.exists() and job.input_b.exists()):
@@ -267,6 +276,8 @@ def plan(
         else:
             reason = "to do" if name in todo else "finished, inputs unchanged"
             phases.append(PlannedPhase(name, PHASE_DESCRIPTIONS[name], name in todo, reason))
+    decision = detach_mod.decide(job)
+    warnings += detach_mod.watchdog_warnings(job, decision)
     return Plan(
         job=job.name,
         target=_target_text(job),
@@ -276,6 +287,8 @@ def plan(
         cost=_cost(job),
         host=_planned_host(job),
         warnings=tuple(warnings),
+        detach=tuple(decision.lines()) if decision else (),
+        detach_refused=decision.message() if decision and decision.mode == "refused" else None,
     )
 
 
@@ -287,12 +300,19 @@ def run(
     from_phase: str | None = None,
     only: str | None = None,
     verbosity: int = 0,
+    detach: bool = False,
 ) -> JobResult:
-    """Run (or resume) a job; ``on_event`` receives every typed :class:`Event`."""
+    """Run (or resume) a job; ``on_event`` receives every typed :class:`Event`. A detached
+    OCI job (``detach`` or ``target.oci.detach``) is refused (``DetachRefused``, exit 2)
+    before anything is created when its instance could not stop billing on its own."""
     if not isinstance(job, Job):
         job = load_job(job)
+    if detach:
+        job = with_detach(job)
     check_phases(job, from_phase=from_phase, only=only)
     preflight(job, check_inputs=_uses_inputs(from_phase, only))
+    if not _handed_over(job, state_root):
+        detach_mod.require(job)
     if job.spec.target.kind == "local" and "setup" in (only, from_phase, None):
         from faceswap_oci.check import ensure_local_packages
 
@@ -305,10 +325,28 @@ def run(
         said = ensure_host_packages(job, state_root)
         if said.startswith("installing") and on_event is not None:
             on_event(Report("-", report="os_packages", data={"note": said.splitlines()[0]}))
+    if _handed_over(job, state_root) and from_phase is None and only is None:
+        # the job is the VM agent's: follow it as `attach` does (collect when it is done)
+        found = attach(job, on_event=on_event, state_root=state_root)
+        if found.result is not None:
+            return found.result
+        state = StateDir.for_job(job.name, state_root or default_state_root())
+        return JobResult(
+            job.name, "successful", state.path, (), (), 0, job.output_dir, detached=True
+        )
     runner = Runner(job, state_root=state_root, on_event=on_event, verbosity=verbosity)
     with runner.state.lock("run") as note:
         _lock_note(note, on_event)
         return runner.run(from_phase=from_phase, only=only)
+
+
+def _handed_over(job: Job, state_root: Path | None) -> bool:
+    """A detached OCI job whose last run handed it to its VM (state ``detached``)."""
+    oci = job.spec.target.oci
+    if job.spec.target.kind != "oci" or oci is None or not oci.detach:
+        return False
+    state = StateDir.for_job(job.name, state_root or default_state_root())
+    return state.exists and state.status().get("state") == "detached"
 
 
 def _lock_note(note: str | None, on_event: EventCallback | None) -> None:
@@ -558,13 +596,20 @@ def sweep(
 
 
 def check(
-    job: Job | str | Path | None = None, *, state_root: Path | None = None
+    job: Job | str | Path | None = None,
+    *,
+    state_root: Path | None = None,
+    detach: bool = False,
 ) -> list[CheckItem]:
     """Everything ``job`` needs, checked read-only, one :class:`~faceswap_oci.check.CheckItem`
-    (ok/warn/fail, and the fix) per item; without a job, this machine's tools and caches."""
+    (ok/warn/fail, and the fix) per item; without a job, this machine's tools and caches.
+    ``detach`` checks it as ``run --detach`` would run it (the instance-principal policy)."""
     from faceswap_oci.check import check as run_checks
 
-    return run_checks(None if job is None else _as_job(job, state_root), state_root=state_root)
+    found = None if job is None else _as_job(job, state_root)
+    if found is not None and detach:
+        found = with_detach(found)
+    return run_checks(found, state_root=state_root)
 
 
 def _host_command(job: Job, state: StateDir) -> tuple[list[str], str, bool] | None:
@@ -698,6 +743,94 @@ def train_log(
             proc.kill()
         proc.wait()
     return 3 if proc.returncode else 0
+
+
+@dataclass(frozen=True)
+class Attached:
+    """What ``attach`` found and did: ``state`` is ``done`` or ``failed`` (the agent's
+    marker; the results were then collected and the job torn down), ``trained`` (converted
+    here on a new host), ``resumed`` (the instance was gone without a marker: provisioned
+    again, restored, handed over again), ``running`` (the instance is live, no marker yet) or
+    ``unknown``; ``seen`` is the cloud's view (``detach.reconcile``)."""
+
+    job: str
+    state: str
+    seen: dict[str, Any]
+    fetched: tuple[Path, ...] = ()
+    result: JobResult | None = None
+
+
+def attach(
+    job: Job | str | Path,
+    *,
+    on_event: EventCallback | None = None,
+    state_root: Path | None = None,
+) -> Attached:
+    """Follow a detached OCI job from any controller with its job file and the OCI config:
+    reconcile with the cloud (instance, latest snapshot, done marker); once the agent is done,
+    fetch the video and its manifest from the bucket (checked against results.json), then tear
+    down: the bucket goes (unless ``storage.keep``) only when the fetched video matches its
+    manifest, the network always."""
+    job = _as_job(job, state_root)
+    oci = job.spec.target.oci
+    if job.spec.target.kind != "oci" or oci is None or not oci.detach:
+        raise BadArgument(
+            f"attach: job {job.name} is not a detached OCI job (target.oci.detach, or "
+            f"`run --detach`); follow it with `faceswap-oci logs {job.name} -f`"
+        )
+    state = StateDir.for_job(job.name, state_root or default_state_root())
+    instance = (state.target() or {}).get("instance_id") if state.exists else None
+    seen = detach_mod.reconcile(job, str(instance) if instance else None)
+    if on_event is not None:
+        on_event(Report("-", report="detached", data=dict(seen)))
+    end = detach_mod.finished(seen)
+    instance_now = str(seen.get("instance") or "")
+    if end is None and instance_now in ("TERMINATED", "gone (not found)"):
+        # Gone without a marker: preempted (or terminated by someone). The agent cannot
+        # provision; this controller does: a new host restores the latest snapshot and the
+        # job is handed over again.
+        if on_event is not None:
+            on_event(Report("-", report="detached_lost", data={"instance": instance_now, **seen}))
+        runner = Runner(job, state_root=state_root, on_event=on_event)
+        with runner.state.lock("attach") as note:
+            _lock_note(note, on_event)
+            (runner.state.path / "target.json").unlink(missing_ok=True)
+            result = runner.run(from_phase="provision")
+        return Attached(job.name, "resumed", seen, (), result)
+    if end is None:
+        live = instance_now in ("PROVISIONING", "STARTING", "RUNNING")
+        return Attached(job.name, "running" if live else "unknown", seen)
+    if end == "trained":
+        # The VM trained to the stop criterion and ended its billing, but converting on the
+        # VM is not there yet: this controller provisions again, restores the final snapshot
+        # (the train phase then has nothing left to do), converts, fetches and tears down.
+        attached = with_detach(job, False)
+        runner = Runner(attached, state_root=state_root, on_event=on_event)
+        with runner.state.lock("attach") as note:
+            _lock_note(note, on_event)
+            if str(seen.get("instance") or "") not in ("TERMINATED", "gone (not found)"):
+                runner.run(only="teardown")  # the old instance (and network) first
+            (runner.state.path / "target.json").unlink(missing_ok=True)
+            result = runner.run(from_phase="provision")
+        return Attached(job.name, end, seen, (), result)
+    fetched = detach_mod.collect(job, seen) if end == "done" else {}
+    runner = Runner(job, state_root=state_root, on_event=on_event)
+    with runner.state.lock("attach") as note:
+        _lock_note(note, on_event)
+        result = runner.run(only="teardown")
+    return Attached(job.name, end, seen, tuple(fetched.values()), result)
+
+
+def detached_state(name: str, state_root: Path | None = None) -> dict[str, Any] | None:
+    """``status --refresh`` of a detached OCI job: the instance's state, the latest snapshot
+    and the agent's marker (``detach.reconcile``); None for any other job."""
+    job = _as_job(name, state_root)
+    oci = job.spec.target.oci
+    if job.spec.target.kind != "oci" or oci is None or not oci.detach:
+        return None
+    state = StateDir.for_job(job.name, state_root or default_state_root())
+    instance = (state.target() or {}).get("instance_id") if state.exists else None
+    return detach_mod.reconcile(job, str(instance) if instance else None)
 
 
 def instance_state(name: str, state_root: Path | None = None) -> str | None:

@@ -266,10 +266,24 @@ def _oci(job: Job) -> list[CheckItem]:
     if job.spec.target.kind != "oci" or oci is None:
         return []
     oci_preflight, params = preflight_module(oci)
-    return [
+    items = [
         CheckItem(i.name, i.level, i.detail, i.fix)
         for i in oci_preflight.check_account(params, list(oci.shapes))
     ]
+    if oci.detach:
+        items.append(_detach_policy(job))
+    return items
+
+
+def _detach_policy(job: Job) -> CheckItem:
+    """A detached job: can its instance end its own billing (docs/detach.md)?"""
+    from faceswap_oci import detach
+
+    decision = detach.decide(job)
+    assert decision is not None
+    level = {"terminate": "ok", "poweroff": "warn"}.get(decision.mode, "fail")
+    fix = "" if level == "ok" else f"create the dynamic group and policy:\n{decision.policy}"
+    return CheckItem("detach policy", level, " ".join(decision.lines()), fix)
 
 
 def check(job: Job | None = None, *, state_root: Path | None = None) -> list[CheckItem]:

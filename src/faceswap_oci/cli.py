@@ -20,7 +20,13 @@ from rich.table import Table
 
 from faceswap_oci import api
 from faceswap_oci import events as ev
-from faceswap_oci.errors import BadArgument, FaceswapOciError, ResourcesLeft, StateError
+from faceswap_oci.errors import (
+    BadArgument,
+    DetachRefused,
+    FaceswapOciError,
+    ResourcesLeft,
+    StateError,
+)
 from faceswap_oci.runner import PHASES, JobResult
 from faceswap_oci.spec import json_schema, load_job
 from faceswap_oci.state import StateDir, check_state_root, default_state_root, list_jobs
@@ -155,6 +161,7 @@ def _plan_json(result: api.Plan) -> dict[str, Any]:
         "host": result.host.__dict__ if result.host else None,
         "phases": [p.__dict__ for p in result.phases],
         "warnings": list(result.warnings),
+        "detach": list(result.detach),
     }
 
 
@@ -168,6 +175,8 @@ def _print_plan(result: api.Plan, console: Console) -> None:
     if result.host:
         console.print(f"image:  {result.host.image}")
         console.print(f"python: {result.host.python}")
+    for line in result.detach:
+        console.print(line, highlight=False, markup=False)
     for warning in result.warnings:
         err.print(f"warning: {warning}", highlight=False, markup=False)
     if result.cost and "error" in result.cost:
@@ -449,6 +458,14 @@ def _usd_per_hour(job: Any) -> float | None:
 def _summarise(result: JobResult, as_json: bool) -> None:
     if as_json and not result.resources_left:
         return  # the events on stdout say it all; what may cost money goes to stderr too
+    if result.detached:
+        out.print(
+            f"job {result.name}: handed over to its VM, which trains, stores the results in "
+            f"the job bucket and ends its own billing; follow it with `faceswap-oci attach "
+            f"{result.name}` (state: {result.state_dir})",
+            highlight=False,
+        )
+        return
     if result.ok:
         out.print(
             f"job {result.name}: {result.status}; phases run: {', '.join(result.phases_run) or '-'}"
@@ -525,10 +542,22 @@ def run(
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON event per line.")] = False,
     verbose: Annotated[int, typer.Option("-v", count=True, help="Ansible verbosity.")] = 0,
+    detach: Annotated[
+        bool,
+        typer.Option(
+            "--detach",
+            help="OCI: hand the job to the VM's agent and exit (target.oci.detach; "
+            "docs/detach.md).",
+        ),
+    ] = False,
 ) -> None:
     job = _guard(lambda: load_job(job_file))
     start, just = _phase(from_phase), _phase(only)
-    planned = _guard(lambda: api.plan(job, state_root=state_dir, from_phase=start, only=just))
+    planned = _guard(
+        lambda: api.plan(job, state_root=state_dir, from_phase=start, only=just, detach=detach)
+    )
+    if planned.detach_refused:
+        _fail(DetachRefused(planned.detach_refused))
     _confirm(planned, yes, as_json)
     with _Display(as_json, job) as display:
         result: JobResult = _guard(
@@ -539,6 +568,7 @@ def run(
                 from_phase=start,
                 only=just,
                 verbosity=verbose,
+                detach=detach,
             )
         )
     _summarise(result, as_json)
@@ -567,6 +597,55 @@ def _stop_or_down(call: Callable[..., JobResult]) -> Callable[..., None]:
 
 app.command(
     "down",
+    help=(
+        "Follow a detached OCI job again (from any controller with its job file and OCI "
+        "config): the instance's state, the latest snapshot and the agent's done marker; a "
+        "finished job's results are fetched, checked and the job torn down."
+    ),
+)
+def attach(
+    job_ref: JobRef,
+    state_dir: StateRoot = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    found: api.Attached = _guard(lambda: api.attach(job_ref, state_root=state_dir))
+    seen = found.seen
+    latest = seen.get("latest")
+    done = seen.get("done")
+    if as_json:
+        print(
+            json.dumps(
+                {
+                    "job": found.job,
+                    "state": found.state,
+                    **seen,
+                    "fetched": [str(p) for p in found.fetched],
+                },
+                default=str,
+            )
+        )
+    else:
+        out.print(f"job {found.job}: {found.state}", highlight=False)
+        out.print(f"  instance: {seen.get('instance')}", highlight=False)
+        if isinstance(latest, dict):
+            out.print(
+                f"  latest snapshot: iteration {latest.get('iteration')} "
+                f"({latest.get('snapshot')})",
+                highlight=False,
+            )
+        else:
+            out.print(f"  latest snapshot: {latest or 'none yet'}", highlight=False)
+        if isinstance(done, dict) and done.get("state") == "failed":
+            out.print(f"  failed at {done.get('step')}: {done.get('reason')}", highlight=False)
+        for path in found.fetched:
+            out.print(f"  fetched: {path}", highlight=False)
+    if found.result is not None and (not found.result.ok or found.result.resources_left):
+        raise typer.Exit(_exit_code(found.result))
+    if found.state == "failed":
+        raise typer.Exit(4)
+
+
+@app.command(
     help=(
         "Stop the job: on OCI tear down every cloud resource it created (found by its tag); on "
         "ssh and local targets as `stop` does. A finished job stays finished."
@@ -615,8 +694,12 @@ def check(
     ] = None,
     state_dir: StateRoot = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    detach: Annotated[
+        bool,
+        typer.Option("--detach", help="OCI: also check the policy `run --detach` needs."),
+    ] = False,
 ) -> None:
-    items = _guard(lambda: api.check(job, state_root=state_dir))
+    items = _guard(lambda: api.check(job, state_root=state_dir, detach=detach))
     if as_json:
         for item in items:
             print(json.dumps(item.__dict__))
@@ -827,6 +910,9 @@ def status(
         stamp = stamps[phase]
         when = time.strftime("%H:%M:%S", time.localtime(stamp["finished"])) if stamp else ""
         out.print(f"  {phase:<10} {'done ' + when if stamp else '-'}")
+    for key in ("instance", "snapshot", "marker"):
+        if key in row:
+            out.print(f"  {key}: {row[key]}", highlight=False, markup=False)
     if row.get("note"):
         out.print(f"  {row['note']}")
     if row.get("error"):
@@ -834,7 +920,21 @@ def status(
 
 
 def _refreshed(row: dict[str, Any], root: Path) -> dict[str, Any]:
-    """The row with ``instance``: what OCI says of the job's instance now."""
+    """The row with ``instance``: what OCI says of the job's instance now; for a detached
+    job also ``snapshot`` (the bucket's latest complete snapshot's iteration) and ``marker``
+    (the agent's ``done``/``failed``, or ``none``)."""
+    try:
+        seen = api.detached_state(str(row.get("name")), root)
+    except FaceswapOciError as exc:
+        seen = {"instance": f"unknown ({exc})"}
+    if seen is not None:
+        latest, done = seen.get("latest"), seen.get("done")
+        return {
+            **row,
+            "instance": seen.get("instance"),
+            "snapshot": latest.get("iteration") if isinstance(latest, dict) else latest,
+            "marker": done.get("state") if isinstance(done, dict) else (done or "none"),
+        }
     try:
         found = api.instance_state(str(row.get("name")), root)
     except FaceswapOciError as exc:

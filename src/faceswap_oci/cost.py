@@ -301,3 +301,18 @@ class Ledger:
             "billed_usd": round(sum(b.total_usd for b in bills if not b.running), 4),
             "running_usd": round(sum(b.total_usd for b in bills if b.running), 4),
         }
+
+
+# "Resource Billing for Stopped Instances" (Oracle's Compute docs, "Stopping and Starting an
+# Instance", docs.oracle.com/iaas/Content/Compute/Tasks/restartinginstance.htm): a stopped
+# instance of a standard VM shape is not billed for its shape; stopped instances of dense I/O,
+# GPU and HPC shapes and of bare metal shapes keep being billed for the shape, the VM.GPU.A10
+# shapes excepted (they pause billing like standard shapes). Boot volumes are billed either way.
+_STOPPED_NOT_BILLED_GPU_PREFIXES = ("VM.GPU.A10.",)
+
+
+def billed_when_stopped(shape: str) -> bool:
+    """Whether a stopped (powered-off) instance of ``shape`` is still billed for the shape."""
+    if shape.startswith(_STOPPED_NOT_BILLED_GPU_PREFIXES):
+        return False
+    return shape.startswith("BM.") or ".GPU" in shape or ".DenseIO" in shape or ".HPC" in shape

@@ -65,6 +65,13 @@ class BadArgument(FaceswapOciError):
     exit_code = 2
 
 
+class DetachRefused(FaceswapOciError):
+    """``--detach`` could not end the instance's billing without the controller (no working
+    instance-principal policy, and a shape whose stopped state is still billed). Nothing ran."""
+
+    exit_code = 2
+
+
 class ResourcesLeft(FaceswapOciError):
     """Teardown did not finish (API unreachable, or stopped by a second Ctrl-C): cloud
     resources of the job may still exist and cost money."""

@@ -89,6 +89,9 @@ class JobResult:
     resources_left: tuple[str, ...] = ()
     """Set when a teardown did not finish: what may still exist in the cloud, and the command
     that removes it."""
+    detached: bool = False
+    """The job was handed over to its VM's agent (``target.oci.detach``): no convert, fetch
+    or teardown ran here; ``faceswap-oci attach`` follows it."""
 
     @property
     def ok(self) -> bool:
@@ -504,6 +507,7 @@ class Runner:
         status = "successful"
         error: str | None = None
         left: tuple[str, ...] = ()
+        handed = False
         with _cancel_on_signals(self._cancel):
             recoveries = rejoins = 0
             while True:
@@ -512,6 +516,26 @@ class Runner:
                         if phase == "teardown" and only != "teardown":
                             continue  # runs below, as the teardown policy says
                         ran.append(phase)
+                        if phase == "train" and self.hands_over(only):
+                            # start the training (the supervisor in detached mode) and leave;
+                            # no stamp: the job's train phase is the agent's now
+                            changed += self.run_phase(
+                                phase, extra={"faceswap_train_wait": False}, stamp=False
+                            )
+                            handed = True
+                            self._emit(
+                                ev.Report(
+                                    phase,
+                                    report="handed_over",
+                                    data={
+                                        "instance_id": (self.state.target() or {}).get(
+                                            "instance_id"
+                                        ),
+                                        "attach": f"faceswap-oci attach {self.job.source}",
+                                    },
+                                )
+                            )
+                            break
                         changed += self.run_phase(phase, cancellable=phase != "teardown")
                 except Interrupted as exc:
                     status, error = "canceled", str(exc)
@@ -558,7 +582,7 @@ class Runner:
                 except ResourcesLeft as exc:
                     status, error, left = "failed", str(exc), self.resources_left()
                 break
-            if teardown and self.wants_teardown(status, only) and not left:
+            if teardown and self.wants_teardown(status, only) and not left and not handed:
                 if self._cancel.hurry:
                     left = self.resources_left()
                     error = f"{error}; teardown skipped (second interrupt)"
@@ -577,7 +601,9 @@ class Runner:
         if left:
             self._emit(ev.Report("-", report="resources_left", data={"resources": list(left)}))
         self.state.set_status(
-            {"successful": "finished"}.get(status, status),
+            "detached"
+            if handed and status == "successful"
+            else {"successful": "finished"}.get(status, status),
             ran[-1] if ran else None,
             error=error,
         )
@@ -601,7 +627,14 @@ class Runner:
             durations=dict(self._durations),
             cost=cost,
             resources_left=left,
+            detached=handed and status == "successful",
         )
+
+    def hands_over(self, only: str | None) -> bool:
+        """Whether this run hands the job to its VM at the train phase: a detached OCI job's
+        whole run (not ``--only``)."""
+        oci = self.job.spec.target.oci
+        return self.kind == "oci" and oci is not None and oci.detach and only is None
 
     def preempted_instance(self, phase: str) -> str | None:
         """The job's preemptible instance, when a failed phase on it is explained by its

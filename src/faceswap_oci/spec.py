@@ -13,7 +13,7 @@ import os
 import re
 import stat
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -201,6 +201,14 @@ class OciTarget(_Model):
     service_endpoint: str | None = Field(
         None, description="Override the API endpoint (tests against a local OCI API)."
     )
+    detach: bool = Field(
+        False,
+        description="Detached job (`run --detach`): the controller hands the job to the VM's "
+        "agent and exits; the agent trains, converts, puts the results in the job bucket and "
+        "terminates its own instance through its instance principal (docs/detach.md: the "
+        "dynamic group and policy `check` verifies). Without that policy only shapes whose "
+        "stopped state is not billed (VM.GPU.A10.x) may detach: they power off instead.",
+    )
 
     @field_validator("ssh_user")
     @classmethod
@@ -233,6 +241,15 @@ class OciTarget(_Model):
                 "https://iaas.eu-frankfurt-1.oraclecloud.com, or leave it out"
             )
         return value
+
+    @model_validator(mode="after")
+    def _detach_needs_the_bucket(self) -> OciTarget:
+        if self.detach and not self.storage.enabled:
+            raise ValueError(
+                "target.oci.detach: a detached job puts its results in the job bucket; set "
+                "target.oci.storage.enabled: true, or leave detach out"
+            )
+        return self
 
     @model_validator(mode="after")
     def _open_ssh_needs_consent(self) -> OciTarget:
@@ -507,6 +524,17 @@ class Job:
         if self.spec.target.oci is not None:
             data["target"]["oci"].update(oci_settings(self.spec.target.oci))
         return data
+
+
+def with_detach(job: Job, detach: bool = True) -> Job:
+    """``job`` with ``target.oci.detach`` set to ``detach`` (``run --detach`` sets it; the
+    controller's own convert run of a ``trained`` detached job clears it); other targets
+    unchanged."""
+    oci = job.spec.target.oci
+    if oci is None or oci.detach == detach:
+        return job
+    target = job.spec.target.model_copy(update={"oci": oci.model_copy(update={"detach": detach})})
+    return replace(job, spec=job.spec.model_copy(update={"target": target}))
 
 
 def oci_settings(oci: OciTarget, environ: Mapping[str, str] | None = None) -> dict[str, str]:

@@ -54,12 +54,20 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import jwt
 import oci
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from oci.base_client import BaseClient, merge_type_mappings
 
+from tests.ociapi.identity import (
+    FederationError,
+    IamState,
+    InstanceIdentityCa,
+    MetadataService,
+    federate,
+)
 from tests.ociapi.objectstorage import ObjectStorageApi, ObjectStorageState, OsError
 
 M = oci.core.models
@@ -319,6 +327,8 @@ _OPS: list[tuple[str, str, str]] = [
     # (method, path regex, operation name)
     ("GET", r"/availabilityDomains", "ListAvailabilityDomains"),
     ("GET", r"/compartments/(?P<id>[^/]+)", "GetCompartment"),
+    ("GET", r"/dynamicGroups", "ListDynamicGroups"),
+    ("GET", r"/policies", "ListPolicies"),
     ("POST", r"/vcns", "CreateVcn"),
     ("GET", r"/vcns", "ListVcns"),
     ("GET", r"/vcns/(?P<id>[^/]+)", "GetVcn"),
@@ -418,6 +428,9 @@ class OciApiState:
         self.faults = FaultPlan()
         self.resources: dict[str, Resource] = {}
         self.calls: Counter[str] = Counter()
+        # (operation, caller's address) of every request, in order: which calls came from a
+        # test-bed host (the VM) and which from the controller (a detached job's hand-over)
+        self.call_log: list[tuple[str, str]] = []
         self.faults_fired: Counter[tuple[int, str]] = Counter()
         self.on_request: Callable[[str], None] | None = None
         # Session tokens (`oci session authenticate`): the SDK's SecurityTokenSigner signs with
@@ -440,6 +453,50 @@ class OciApiState:
         # test makes the instance's test-bed host die at that moment.
         self.on_preempt: Callable[[str], None] | None = None
         self._timers: list[threading.Timer] = []
+        # Instance principals (tests/ociapi/identity.py): dynamic groups and policies, the
+        # session tokens the federation endpoint issued to instances (token -> instance OCID)
+        self.iam = IamState(tenancy)
+        self.token_principals: dict[str, str] = {}
+        self._identity_ca: InstanceIdentityCa | None = None
+
+    # --- instance principals --------------------------------------------------------------
+    @property
+    def identity_ca(self) -> InstanceIdentityCa:
+        with self.lock:
+            if self._identity_ca is None:
+                self._identity_ca = InstanceIdentityCa()
+            return self._identity_ca
+
+    def instance_at(self, address: str) -> Any | None:
+        """The live instance whose primary VNIC has the public address ``address`` (the
+        newest when several do), as an ``oci.core.models.Instance``; the IMDS's caller."""
+        now = self.clock()
+        with self.lock:
+            found = []
+            for att in self.resources.values():
+                if att.kind != "vnic_attachment":
+                    continue
+                vnic = self.resources.get(att.model.vnic_id)
+                inst = self.resources.get(att.model.instance_id)
+                if vnic is None or inst is None or vnic.model.public_ip != address:
+                    continue
+                if inst.state(now) in ("RUNNING", "PROVISIONING", "STARTING", "STOPPING"):
+                    found.append(inst)
+            found.sort(key=lambda r: r.model.time_created)
+            return found[-1].model if found else None
+
+    def live_instance(self, instance_id: str) -> Any | None:
+        with self.lock:
+            res = self.resources.get(instance_id)
+            if res is None or res.kind != "instance":
+                return None
+            return res.model if res.state(self.clock()) == "RUNNING" else None
+
+    def metadata_service(self, host: str = "127.0.0.1", port: int = 0) -> MetadataService:
+        """An IMDS for this tenancy's instances on ``host:port``, started (``stop()`` ends it)."""
+        return MetadataService(
+            self.identity_ca, self.tenancy, self.region, self.instance_at, host, port
+        ).start()
 
     # --- helpers for tests --------------------------------------------------------------
     def set_limit(self, limit: str, value: int, ad: str | None = None) -> None:
@@ -621,6 +678,9 @@ class _Handler(BaseHTTPRequestHandler):
         url = urlsplit(self.path)
         path = url.path
         try:
+            if path == "/v1/x509" and self.command == "POST":
+                self._federation(body)
+                return
             # Core Services and Identity share /20160918; Limits is /20190729 (LimitsClient's
             # base path '/', resource paths "/20190729/services/..."); everything else is
             # Object Storage, which has no version prefix (GetNamespace is "/n",
@@ -632,7 +692,7 @@ class _Handler(BaseHTTPRequestHandler):
             else:
                 self._object_storage(path, url.query, body)
                 return
-            self._verify_signature(body)
+            principal = self._verify_signature(body)
             found = [
                 (op, m)
                 for method, pattern, op in ops
@@ -644,6 +704,7 @@ class _Handler(BaseHTTPRequestHandler):
             query = {k: v[-1] for k, v in parse_qs(url.query).items()}
             with st.lock:
                 st.calls[op] += 1
+                st.call_log.append((op, self.client_address[0]))
                 token = self.headers.get("opc-retry-token")
                 if token and token in st.retry_tokens:
                     prev_op, status, payload, etag = st.retry_tokens[token]
@@ -651,6 +712,8 @@ class _Handler(BaseHTTPRequestHandler):
                         self._send(status, json.loads(payload), {"etag": etag})
                         return
                 self._inject_faults(op, body)
+                if principal is not None:
+                    self._authorize(op, principal, m.groupdict().get("id"), query)
                 status, result, extra = _Api(st, query, body).call(op, m.groupdict().get("id"))
                 if st.on_request is not None:
                     # After the change, before the answer: the worst moment for a client to die.
@@ -671,6 +734,48 @@ class _Handler(BaseHTTPRequestHandler):
         except Exception as exc:  # a bug in the double must show as a 500, not a hung client
             self._send(500, {"code": "InternalServerError", "message": f"test double: {exc!r}"})
 
+    def _federation(self, body: bytes) -> None:
+        """POST /v1/x509: an instance's certificate for a session token (identity.federate)."""
+        st = self.server.state
+
+        def verify(key_id: str, public_key: rsa.RSAPublicKey) -> None:
+            # AuthTokenRequestSigner signs "date (request-target)" and the body headers, not
+            # "host" (oci/auth/federation_client.py)
+            self._verify_signature(
+                body, keys={key_id: public_key}, generic=["date", "(request-target)"]
+            )
+
+        try:
+            with st.lock:
+                st.calls["FederateX509"] += 1
+                st.call_log.append(("FederateX509", self.client_address[0]))
+                self._inject_faults("FederateX509", body)
+            token, session_key, instance_id = federate(
+                st.identity_ca, st.tenancy, st.live_instance, body, verify
+            )
+        except FederationError as err:
+            raise ApiError(err.status, err.code, err.message) from err
+        with st.lock:
+            st.session_tokens[token] = session_key
+            st.token_principals[token] = instance_id
+        self._send(200, {"token": token})
+
+    def _authorize(self, op: str, principal: str, ocid: str | None, query: dict[str, str]) -> None:
+        """An instance principal's call: its policy must allow ``op`` on the target's
+        compartment, else 404 NotAuthorizedOrNotFound, the answer Oracle's API error table
+        gives when "the resource does not exist or you are not authorized to access it"
+        (docs.oracle.com/iaas/Content/API/References/apierrors.htm)."""
+        st = self.server.state
+        caller = st.resources.get(principal)
+        target = st.resources.get(ocid or "")
+        compartment = (
+            target.model.compartment_id
+            if target is not None and hasattr(target.model, "compartment_id")
+            else query.get("compartmentId", "")
+        )
+        if caller is None or not st.iam.authorize(op, caller.model, compartment, query):
+            raise _not_found()
+
     def _object_storage(self, path: str, query: str, body: bytes) -> None:
         """Object Storage (no version prefix) and requests through a PAR (``/p/...``)."""
         st = self.server.state
@@ -688,6 +793,7 @@ class _Handler(BaseHTTPRequestHandler):
         base = f"http://{host}:{port}"
         with st.lock:
             st.calls[op] += 1
+            st.call_log.append((op, self.client_address[0]))
             try:
                 self._inject_faults(op, b"")
             except _Drop:
@@ -705,7 +811,16 @@ class _Handler(BaseHTTPRequestHandler):
                 st.on_request(op)
         self._send(status, result, headers)
 
-    def _verify_signature(self, body: bytes, sign_body: bool = True) -> None:
+    def _verify_signature(
+        self,
+        body: bytes,
+        sign_body: bool = True,
+        keys: dict[str, rsa.RSAPublicKey] | None = None,
+        generic: list[str] | None = None,
+    ) -> str | None:
+        """Check the request's signature; the instance OCID when an instance principal's
+        session token signed it, else None. ``keys`` (key id -> key) replaces the tenancy's
+        keys, ``generic`` the headers every request must sign (the federation request)."""
         st = self.server.state
         auth = self.headers.get("authorization") or ""
         fail = ApiError(
@@ -719,13 +834,23 @@ class _Handler(BaseHTTPRequestHandler):
             raise fail
         params = dict(re.findall(r'(\w+)="([^"]*)"', auth))
         signed = params.get("headers", "date").split()
-        needed = ["date", "(request-target)", "host"]
+        needed = list(generic or ["date", "(request-target)", "host"])
         if self.command in ("POST", "PUT", "PATCH") and sign_body:
             needed += ["content-length", "content-type", "x-content-sha256"]
         key_id = params.get("keyId") or ""
         public_key = st.public_key
-        if key_id.startswith("ST$") and key_id[3:] in st.session_tokens:
+        principal = None
+        if keys is not None:
+            if key_id not in keys:
+                st.auth_failures += 1
+                raise fail
+            public_key = keys[key_id]
+        elif key_id.startswith("ST$") and key_id[3:] in st.session_tokens:
             public_key = st.session_tokens[key_id[3:]]
+            principal = st.token_principals.get(key_id[3:])
+            if principal is not None and self._token_expired(key_id[3:]):
+                st.auth_failures += 1
+                raise fail
         elif key_id != st.key_id:
             st.auth_failures += 1
             raise fail
@@ -773,6 +898,12 @@ class _Handler(BaseHTTPRequestHandler):
             raise ApiError(
                 401, "NotAuthenticated", "Date header is outside the allowed clock skew."
             )
+        return principal
+
+    @staticmethod
+    def _token_expired(token: str) -> bool:
+        claims = jwt.decode(token, options={"verify_signature": False})
+        return bool(claims.get("exp", 0) < time.time())
 
     def _inject_faults(self, op: str, body: bytes) -> None:
         st = self.server.state
@@ -1068,6 +1199,21 @@ class _Api:
             is_accessible=True,
         )
         return 200, to_wire(model), {}
+
+    def op_list_dynamic_groups(self, _ocid: str | None) -> tuple[int, Any, dict[str, str]]:
+        # GET /20160918/dynamicGroups?compartmentId=<tenancy>: dynamic groups live in the
+        # tenancy ("When you create a dynamic group, the group is automatically created in the
+        # tenancy", Oracle's "Managing Dynamic Groups"); another compartment lists none.
+        comp = self._compartment(self.q.get("compartmentId"))
+        groups = [g for g in self.st.iam.dynamic_groups.values() if g.compartment_id == comp]
+        return self._page([to_wire(g) for g in groups])
+
+    def op_list_policies(self, _ocid: str | None) -> tuple[int, Any, dict[str, str]]:
+        # GET /20160918/policies?compartmentId=: the policies attached to that compartment
+        # only, not its ancestors' (IdentityClient.list_policies)
+        comp = self._compartment(self.q.get("compartmentId"))
+        found = [p for p in self.st.iam.policies.values() if p.compartment_id == comp]
+        return self._page([to_wire(p) for p in found])
 
     def op_get_resource_availability(self, limit: str | None) -> tuple[int, Any, dict[str, str]]:
         """GET /20190729/services/compute/limits/{limitName}/resourceAvailability: used and

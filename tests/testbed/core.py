@@ -5,7 +5,8 @@ test runs it as ``nobody``, who cannot reach the project's virtual environment).
 
 Everything the tool makes carries its own names and lives in its own range:
 network namespaces ``fsoci-tb-<name>``, host-side veths ``fsoci-v<octet>``, the bridge
-``fsocitb0`` holding 169.254.77.1/24, one apt-cacher-ng bound to that address, and files under
+``fsocitb0`` holding 169.254.77.1/24 (and 169.254.169.254/32, where the OCI double's instance
+metadata service binds), one apt-cacher-ng bound to that address, and files under
 the state directory (``$FSOCI_TESTBED_DIR``, default ``/var/tmp/faceswap-oci-testbed``).
 Instances 1-9 (``$FSOCI_TESTBED_INSTANCE``) are separate test beds with their own names,
 subnet 169.254.(77+n).0/24 and state directory.
@@ -52,6 +53,7 @@ RECIPE_VERSION = 1
 SUBNET = ipaddress.IPv4Network("169.254.77.0/24")
 BRIDGE = "fsocitb0"
 BRIDGE_ADDRESS = "169.254.77.1"
+IMDS_ADDRESS = "169.254.169.254"  # OCI's instance metadata service (the double's, on the bridge)
 NETNS_PREFIX = "fsoci-tb-"
 VETH_PREFIX = "fsoci-v"
 FIRST_OCTET, LAST_OCTET = 10, 250
@@ -556,6 +558,10 @@ class Testbed:
                     self.bridge,
                 ]
             )
+        if f"{IMDS_ADDRESS}/32" not in addrs:
+            # The OCI double's instance metadata service binds here (tests/ociapi/identity.py):
+            # on this tool's own bridge, so only its hosts reach it, as on an OCI instance.
+            _run(["ip", "addr", "add", f"{IMDS_ADDRESS}/32", "dev", self.bridge])
         _run(["ip", "link", "set", self.bridge, "up"])
 
     def _proxy_pid(self) -> int | None:
@@ -885,7 +891,9 @@ class Testbed:
             ["ip", "-n", netns, "addr", "add", f"{address}/{self.subnet.prefixlen}", "dev", "eth0"]
         )
         _run(["ip", "-n", netns, "link", "set", "eth0", "up"])
-        # Deliberately no default route: nothing may leave the machine from a test host.
+        # Deliberately no default route: nothing may leave the machine from a test host. Only
+        # the metadata address is reachable beyond the subnet, on the bridge, as OCI's IMDS is.
+        _run(["ip", "-n", netns, "route", "add", f"{IMDS_ADDRESS}/32", "dev", "eth0"])
 
     @staticmethod
     def _boot(name: str, lowers: Sequence[Path], host_dir: Path, netns: str) -> int:

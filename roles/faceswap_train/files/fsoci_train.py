@@ -274,7 +274,7 @@ def cmd_run(job: Job) -> int:
         print("training of this job is already running", file=sys.stderr)
         return 3
     job.pidfile.write_text(f"{os.getpid()}\n", encoding="utf-8")
-    for stale in (job.exitfile, job.stopfile):
+    for stale in (job.exitfile, job.stopfile, job.logs / "detached.json"):
         stale.unlink(missing_ok=True)
     now = time.time()
     if not job.startfile.exists():
@@ -305,6 +305,13 @@ def cmd_run(job: Job) -> int:
     stop_snapshots = threading.Event()
     if snapshots is not None:
         threading.Thread(target=snapshots.loop, args=(stop_snapshots,), daemon=True).start()
+    detached = job.cfg.get("detached") or {}
+    if detached:
+        # No controller polls a detached job: follow its stop criteria here.
+        interval = float(detached.get("poll_s") or 30)
+        threading.Thread(
+            target=_follow_criteria, args=(job, stop_snapshots, interval), daemon=True
+        ).start()
     with open(job.out, "ab") as out, open(os.devnull, "rb") as devnull:
         out.write(f"\n[fsoci] {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(cmd)}\n".encode())
         out.flush()
@@ -328,7 +335,59 @@ def cmd_run(job: Job) -> int:
             snapshots.push(final)
     _write_json(job.exitfile, {"rc": rc, "ended": time.time(), "iterations": job.iterations()})
     job.pidfile.unlink(missing_ok=True)
+    if detached:
+        finish_detached(job, store, detached)
     return rc
+
+
+def _follow_criteria(job: Job, stop: threading.Event, interval: float) -> None:
+    """A detached job's own poll: ``poll_once`` asks the training to stop (SIGINT, a save)
+    once the hours or plateau criterion is met; the iteration target is Faceswap's ``-i``."""
+    while not stop.wait(interval):
+        with contextlib.suppress(Exception):
+            poll_once(job)
+
+
+def finish_detached(job: Job, store: Any, detached: dict[str, Any]) -> dict[str, Any] | None:
+    """After a detached job's training ended (the final snapshot pushed): the marker in the
+    bucket, then the end of the instance's billing (fsoci_detached.finish). A training stopped
+    by request (``stop``, ``down``: the controller is acting) is left alone."""
+    progress = poll_once(job)
+    if progress["state"] not in ("finished", "failed"):
+        return None
+    agent = _load_by_path("fsoci_detached", _HERE)
+
+    def put_marker(body: dict[str, Any]) -> None:
+        if store is None:
+            raise OSError("the job has no bucket (target.oci.storage.enabled is false)")
+        store.put_bytes(agent.MARKER, json.dumps(body, sort_keys=True).encode())
+
+    def end_billing() -> dict[str, Any]:
+        argv = [str(a) for a in detached.get("terminate") or []]
+        if not argv:
+            return {"action": "none", "reason": "no terminate command: left to the watchdog"}
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=600, check=False)
+        lines = done.stdout.strip().splitlines()
+        try:
+            result: dict[str, Any] = json.loads(lines[-1])
+        except (IndexError, ValueError):
+            result = {"action": "none", "reason": f"the terminate command exited {done.returncode}"}
+        return result
+
+    tail = progress.get("log_tail") or []
+    outcome: dict[str, Any] = agent.finish(
+        None,
+        lambda: {},
+        put_marker,
+        end_billing,
+        int(progress.get("model_iterations") or 0),
+        log=lambda text: print(text, file=sys.stderr),
+        failure=(tail[-1] if tail else "faceswap train failed")
+        if progress["state"] == "failed"
+        else None,
+    )
+    _write_json(job.logs / "detached.json", outcome)
+    return outcome
 
 
 def cmd_start(job: Job, config_path: str) -> int:
