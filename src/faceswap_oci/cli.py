@@ -595,8 +595,7 @@ def _stop_or_down(call: Callable[..., JobResult]) -> Callable[..., None]:
     return command
 
 
-app.command(
-    "down",
+@app.command(
     help=(
         "Follow a detached OCI job again (from any controller with its job file and OCI "
         "config): the instance's state, the latest snapshot and the agent's done marker; a "
@@ -645,7 +644,8 @@ def attach(
         raise typer.Exit(4)
 
 
-@app.command(
+app.command(
+    "down",
     help=(
         "Stop the job: on OCI tear down every cloud resource it created (found by its tag); on "
         "ssh and local targets as `stop` does. A finished job stays finished."
