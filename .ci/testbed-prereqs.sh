@@ -9,14 +9,20 @@ die() {
     exit 1
 }
 
-[ "$(id -u)" -eq 0 ] || die "must run as root (the test bed makes namespaces and containers)"
-[ -r /etc/debian_version ] || die "needs a Debian machine (debootstrap, systemd-container)"
-cd "$(dirname "$0")/.."
-
 packages=(
     apt-cacher-ng ca-certificates debootstrap iproute2 openssh-client python3 rsync
     systemd-container tar util-linux zstd
 )
+# `--packages`: print them (scripts/test.sh installs them with its own in one apt-get).
+if [ "${1:-}" = "--packages" ]; then
+    echo "${packages[@]}"
+    exit 0
+fi
+
+[ "$(id -u)" -eq 0 ] || die "must run as root (the test bed makes namespaces and containers)"
+[ -r /etc/debian_version ] || die "needs a Debian machine (debootstrap, systemd-container)"
+cd "$(dirname "$0")/.."
+
 missing=()
 for pkg in "${packages[@]}"; do
     if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then

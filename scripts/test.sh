@@ -36,12 +36,52 @@ if [ -z "$python" ]; then
   exit 1
 fi
 
+# The venv: --no-compile, since byte-compiling every module of the oci SDK and ansible-core costs
+# ~20 s of CPU; Python compiles the few that are imported when they first are.
+make_venv() {
+  if [ ! -x .venv/bin/python ]; then
+    "$python" -m venv .venv || return
+  fi
+  .venv/bin/python -m pip install -q --upgrade pip &&
+    .venv/bin/python -m pip install -q --no-compile -e '.[test]'
+}
+
+# Run a step in the background, its output kept for later; `finish NAME` waits for it, prints
+# its output under a heading and fails the script when the step failed.
+declare -A step_pid step_log
+start() {
+  local name=$1
+  shift
+  step_log[$name]=$(mktemp)
+  "$@" >"${step_log[$name]}" 2>&1 &
+  step_pid[$name]=$!
+}
+finish() {
+  local name=$1 rc=0
+  [ -n "${step_pid[$name]:-}" ] || return 0
+  wait "${step_pid[$name]}" || rc=$?
+  echo "== $name"
+  cat "${step_log[$name]}"
+  rm -f "${step_log[$name]}"
+  unset "step_pid[$name]"
+  if [ "$rc" -ne 0 ]; then
+    echo "error: $name failed (exit $rc)" >&2
+    exit "$rc"
+  fi
+}
+
 if [ "$quick" = false ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-  # The controller's own tools: ffmpeg/ffprobe (demo clips, output checks), git (source
-  # cache), rsync and ssh (upload, fetch), Tk and venv for the `local` target's Faceswap,
-  # chromium and chromium-driver for the dashboard's browser test.
+  # Where the chosen Python can make a venv by itself, pip fills it while apt installs.
+  if "$python" -c 'import ensurepip, venv' 2>/dev/null; then
+    start "venv" make_venv
+  fi
+  # One apt-get for the controller's own tools (ffmpeg/ffprobe for demo clips and output checks,
+  # git for the source cache, rsync and ssh for upload and fetch, Tk and venv for the `local`
+  # target's Faceswap, chromium and chromium-driver for the dashboard's browser test) and the
+  # test bed's packages.
   need=()
-  for pkg in ffmpeg git rsync openssh-client python3-tk python3-venv chromium chromium-driver; do
+  for pkg in ffmpeg git rsync openssh-client python3-tk python3-venv chromium chromium-driver \
+    $(bash .ci/testbed-prereqs.sh --packages); do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
   done
   if [ "${#need[@]}" -gt 0 ]; then
@@ -49,23 +89,18 @@ if [ "$quick" = false ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2
     apt-get update -q
     apt-get install -y -q --no-install-recommends "${need[@]}"
   fi
-  # The test bed's packages, root filesystem and probe host (mostly downloads and
-  # decompression) are made while pip fills the venv; the test bed is standard-library Python,
-  # so it runs on the Python found above, not on the venv being made.
-  prereqs_log=$(mktemp)
-  FSOCI_PREREQS_PYTHON="$python" bash .ci/testbed-prereqs.sh >"$prereqs_log" 2>&1 &
-  prereqs_pid=$!
+  # The test bed's root filesystem and probe host (mostly downloads and decompression), made
+  # while the tests that need no test host already run; the test bed is standard-library
+  # Python, so it runs on the Python found above, not on the venv being made.
+  start "test-bed prerequisites" env FSOCI_PREREQS_PYTHON="$python" bash .ci/testbed-prereqs.sh
 elif [ "$quick" = false ]; then
   echo "note: not root (or not Debian): the test-bed tests will skip unless the host image and packages are already there" >&2
 fi
-
-if [ ! -x .venv/bin/python ]; then
-  "$python" -m venv .venv
+if [ -n "${step_pid[venv]:-}" ]; then
+  finish "venv"
+else
+  make_venv
 fi
-.venv/bin/python -m pip install -q --upgrade pip
-# --no-compile: byte-compiling every module of the oci SDK and ansible-core costs ~20 s of CPU;
-# Python compiles the few that are imported when they first are.
-.venv/bin/python -m pip install -q --no-compile -e '.[test]'
 export PATH="$PWD/.venv/bin:$PATH"
 
 # On CI a machine that can run the test hosts must run them: skipping counts as a failure.
@@ -76,26 +111,24 @@ fi
 echo "== ruff"
 ruff check .
 ruff format --check .
-echo "== mypy --strict"
-mypy
-if [ -n "${prereqs_pid:-}" ]; then
-  set +e
-  wait "$prereqs_pid"
-  prereqs_status=$?
-  set -e
-  echo "== test-bed prerequisites"
-  cat "$prereqs_log"
-  rm -f "$prereqs_log"
-  [ "$prereqs_status" -eq 0 ] || exit "$prereqs_status"
-fi
 lint_pid=""
 if [ "$quick" = true ]; then
+  echo "== mypy --strict"
+  mypy
   set -- "${quick_tests[@]}" "$@"
 else
-  # ansible-lint (minutes of CPU) runs beside pytest, whose first minutes mostly wait on
-  # downloads and installs; its report is printed after pytest's.
+  # mypy and ansible-lint (a minute of CPU) run beside pytest; their reports are printed after
+  # pytest's.
   lint_log=$(mktemp)
-  ansible-lint >"$lint_log" 2>&1 &
+  (
+    echo "== mypy --strict"
+    mypy
+    m=$?
+    echo "== ansible-lint (production profile)"
+    ansible-lint
+    a=$?
+    [ "$m" -eq 0 ] && [ "$a" -eq 0 ]
+  ) >"$lint_log" 2>&1 &
   lint_pid=$!
 fi
 pytest_args=(-ra -p no:cacheprovider --durations=25)
@@ -131,10 +164,12 @@ if [ "$quick" = false ] && [ "$#" -eq 0 ]; then
     ) >"$log" 2>&1 &
     pids+=($!)
   }
-  lane "e2e job" -m "testbed or slow" tests/dashboard tests/e2e
-  lane "test-bed" -m testbed --ignore=tests/dashboard --ignore=tests/e2e
+  # The two without test hosts start at once, the two with them once the test bed is ready.
   lane "quick" "${quick_tests[@]}"
   lane "local" -m "not testbed and (faceswap or slow)"
+  finish "test-bed prerequisites"
+  lane "e2e job" -m "testbed or slow" tests/dashboard tests/e2e
+  lane "test-bed" -m testbed --ignore=tests/dashboard --ignore=tests/e2e
   status=0
   for i in "${!names[@]}"; do
     wait "${pids[$i]}"
@@ -149,6 +184,7 @@ if [ "$quick" = false ] && [ "$#" -eq 0 ]; then
     [ "$s" -eq 0 ] || status=$s
   done
 else
+  finish "test-bed prerequisites"
   echo "== pytest"
   python -m pytest "${pytest_args[@]}" "$@"
   status=$?
@@ -157,7 +193,6 @@ lint_status=0
 if [ -n "$lint_pid" ]; then
   wait "$lint_pid"
   lint_status=$?
-  echo "== ansible-lint (production profile)"
   cat "$lint_log"
   rm -f "$lint_log"
 fi
@@ -168,7 +203,7 @@ if [ "$status" -eq 5 ]; then
   exit 1
 fi
 if [ "$lint_status" -ne 0 ]; then
-  echo "error: ansible-lint failed (exit $lint_status)" >&2
+  echo "error: mypy or ansible-lint failed (see above)" >&2
   [ "$status" -ne 0 ] || status=$lint_status
 fi
 exit "$status"
