@@ -47,7 +47,7 @@ make_venv() {
 }
 
 # Run a step in the background, its output kept for later; `finish NAME` waits for it, prints
-# its output under a heading and fails the script when the step failed.
+# its output under a heading and returns its exit status (0 for a step never started).
 declare -A step_pid step_log
 start() {
   local name=$1
@@ -64,10 +64,8 @@ finish() {
   cat "${step_log[$name]}"
   rm -f "${step_log[$name]}"
   unset "step_pid[$name]"
-  if [ "$rc" -ne 0 ]; then
-    echo "error: $name failed (exit $rc)" >&2
-    exit "$rc"
-  fi
+  [ "$rc" -eq 0 ] || echo "error: $name failed (exit $rc)" >&2
+  return "$rc"
 }
 
 if [ "$quick" = false ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
@@ -97,7 +95,7 @@ elif [ "$quick" = false ]; then
   echo "note: not root (or not Debian): the test-bed tests will skip unless the host image and packages are already there" >&2
 fi
 if [ -n "${step_pid[venv]:-}" ]; then
-  finish "venv"
+  finish "venv" || exit
 else
   make_venv
 fi
@@ -111,99 +109,60 @@ fi
 echo "== ruff"
 ruff check .
 ruff format --check .
-lint_pid=""
+pytest_args=(-ra -p no:cacheprovider --durations=25)
+# One pytest session: its report, then its own time; collecting no test (exit 5) is a failure.
+session() {
+  local began=$SECONDS rc=0
+  python -m pytest "${pytest_args[@]}" "$@" || rc=$?
+  echo "(this session: $((SECONDS - began)) s)"
+  if [ "$rc" -eq 5 ]; then
+    echo "error: a pytest session collected no tests; that is a failure" >&2
+    rc=1
+  fi
+  return "$rc"
+}
+
 if [ "$quick" = true ]; then
   echo "== mypy --strict"
   mypy
   set -- "${quick_tests[@]}" "$@"
 else
-  # mypy and ansible-lint (a minute of CPU) run beside pytest; their reports are printed after
-  # pytest's.
-  lint_log=$(mktemp)
-  (
-    echo "== mypy --strict"
-    mypy
-    m=$?
-    echo "== ansible-lint (production profile)"
-    ansible-lint
-    a=$?
-    [ "$m" -eq 0 ] && [ "$a" -eq 0 ]
-  ) >"$lint_log" 2>&1 &
-  lint_pid=$!
+  # mypy and ansible-lint (a minute of CPU) run beside pytest; their reports follow pytest's.
+  start "mypy --strict" mypy
+  start "ansible-lint (production profile)" ansible-lint
 fi
-pytest_args=(-ra -p no:cacheprovider --durations=25)
-set +e
+status=0
 if [ "$quick" = false ] && [ "$#" -eq 0 ]; then
   # Four pytest sessions side by side: much of the tests' time is spent waiting (SSH round
   # trips, Ansible's start-up, downloads, the OCI double's simulated delays), so four fill two
   # cores better than fewer:
+  #   - the quick lane's tests (unit, OCI double), on its workers;
+  #   - the local Faceswap install and the pipeline on it, and the other slow tests (the
+  #     wheel's fresh venv, ansible-test sanity);
   #   - the e2e job and what reuses it (the installed-host image, then one whole job and its
   #     changed-input re-runs, and the dashboard serving it): the longest chain, alone;
   #   - the other test-bed tests (booted hosts, Molecule, the ssh target): those on the image
-  #     run last (tests/conftest.py), once the first session has built it;
-  #   - the quick lane's tests (unit, OCI double), on two workers as in --quick;
-  #   - the local Faceswap install and the pipeline on it, and the other slow tests (the
-  #     wheel's fresh venv, ansible-test sanity).
+  #     run last (tests/conftest.py), once the e2e session has built it.
   # Each makes its own shared installs once, the image is built once between them (a file
-  # lock); their reports follow one another.
-  names=()
-  pids=()
-  logs=()
-  lane() {
-    local log
-    log=$(mktemp)
-    names+=("$1")
-    logs+=("$log")
-    shift
-    (
-      lane_started=$SECONDS
-      python -m pytest "${pytest_args[@]}" "$@"
-      rc=$?
-      echo "(this session: $((SECONDS - lane_started)) s)"
-      exit "$rc"
-    ) >"$log" 2>&1 &
-    pids+=($!)
-  }
-  # The two without test hosts start at once, the two with them once the test bed is ready.
-  lane "quick" "${quick_tests[@]}"
-  lane "local" -m "not testbed and (faceswap or slow)"
-  finish "test-bed prerequisites"
-  lane "e2e job" -m "testbed or slow" tests/dashboard tests/e2e
-  lane "test-bed" -m testbed --ignore=tests/dashboard --ignore=tests/e2e
-  status=0
-  for i in "${!names[@]}"; do
-    wait "${pids[$i]}"
-    s=$?
-    echo "== pytest (${names[$i]})"
-    cat "${logs[$i]}"
-    rm -f "${logs[$i]}"
-    if [ "$s" -eq 5 ]; then
-      echo "error: a pytest session collected no tests; that is a failure" >&2
-      s=1
-    fi
-    [ "$s" -eq 0 ] || status=$s
+  # lock); their reports follow one another. The two without test hosts start at once, the two
+  # with them once the test bed is ready.
+  start "pytest (quick)" session "${quick_tests[@]}"
+  start "pytest (local)" session -m "not testbed and (faceswap or slow)"
+  finish "test-bed prerequisites" || exit
+  start "pytest (e2e job)" session -m "testbed or slow" tests/dashboard tests/e2e
+  start "pytest (test-bed)" session -m testbed --ignore=tests/dashboard --ignore=tests/e2e
+  for name in quick local "e2e job" test-bed; do
+    finish "pytest ($name)" || status=$?
   done
 else
-  finish "test-bed prerequisites"
+  finish "test-bed prerequisites" || exit
   echo "== pytest"
-  python -m pytest "${pytest_args[@]}" "$@"
-  status=$?
+  session "$@" || status=$?
 fi
-lint_status=0
-if [ -n "$lint_pid" ]; then
-  wait "$lint_pid"
-  lint_status=$?
-  cat "$lint_log"
-  rm -f "$lint_log"
-fi
-set -e
+for step in "mypy --strict" "ansible-lint (production profile)"; do
+  rc=0
+  finish "$step" || rc=$?
+  [ "$status" -ne 0 ] || status=$rc
+done
 echo "== $( [ "$quick" = true ] && echo quick lane || echo test suite ): $((SECONDS - started)) s in all"
-if [ "$status" -eq 5 ]; then
-  echo "error: pytest collected no tests; that is a failure" >&2
-  exit 1
-fi
-if [ "$lint_status" -ne 0 ]; then
-  echo "error: mypy or ansible-lint failed (see above)" >&2
-  [ "$status" -ne 0 ] || status=$lint_status
-fi
 exit "$status"
