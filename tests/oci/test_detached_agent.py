@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ from typing import Any
 import pytest
 
 from tests.oci.test_instance_principal import _grant, _launch
-from tests.oci.test_terminate_agent import agent_argv, imds
+from tests.oci.test_terminate_agent import agent_argv, imds, run_agent
 from tests.ociapi.fixtures import OciApi, job_bucket_par
 from tests.ociapi.identity import MetadataService
 from tests.unit.test_train_supervisor import load_helper
@@ -32,17 +31,7 @@ def _store(api: OciApi) -> Any:
 
 
 def _end_billing(api: OciApi, imds: MetadataService, poweroff: Path) -> Callable[[], Any]:
-    def end() -> Any:
-        done = subprocess.run(
-            agent_argv(api, imds, f"touch {poweroff}"),
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=True,
-        )
-        return json.loads(done.stdout.splitlines()[-1])
-
-    return end
+    return lambda: run_agent(api, imds, poweroff)[0]
 
 
 def _object(api: OciApi, name: str) -> bytes:

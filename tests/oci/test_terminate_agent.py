@@ -46,8 +46,9 @@ def agent_argv(api: OciApi, imds: MetadataService, poweroff: str) -> list[str]:
     ]
 
 
-def run_agent(api: OciApi, imds: MetadataService, tmp_path: Path) -> tuple[dict, Path, str]:
-    marker = tmp_path / "powered-off"
+def run_agent(api: OciApi, imds: MetadataService, marker: Path) -> tuple[dict, Path, str]:
+    """Run the agent, its power-off being a command that makes *marker*; (its result line,
+    *marker*, its output), having checked that it succeeded and printed no session token."""
     done = subprocess.run(
         agent_argv(api, imds, f"touch {marker}"),
         capture_output=True,
@@ -67,7 +68,7 @@ def test_with_the_policy_the_instance_terminates_itself_boot_volume_included(
 ) -> None:
     inst = _launch(ociapi)
     _grant(ociapi)
-    result, marker, out = run_agent(ociapi, imds, tmp_path)
+    result, marker, out = run_agent(ociapi, imds, tmp_path / "powered-off")
     assert result == {"action": "terminate", "instance": inst.id}
     assert not marker.exists()
     state = ociapi.state.resources[inst.id].state(ociapi.state.clock() + 1)
@@ -82,7 +83,7 @@ def test_without_the_policy_it_powers_off_and_says_why(
     ociapi: OciApi, imds: MetadataService, tmp_path: Path
 ) -> None:
     inst = _launch(ociapi)
-    result, marker, _ = run_agent(ociapi, imds, tmp_path)
+    result, marker, _ = run_agent(ociapi, imds, tmp_path / "powered-off")
     assert result["action"] == "poweroff"
     assert result["reason"] == (
         f"TerminateInstance {inst.id}: 404 NotAuthorizedOrNotFound: Authorization failed or "
@@ -96,7 +97,8 @@ def test_without_the_policy_it_powers_off_and_says_why(
 def test_without_an_instance_identity_it_powers_off(
     ociapi: OciApi, imds: MetadataService, tmp_path: Path
 ) -> None:
-    result, marker, _ = run_agent(ociapi, imds, tmp_path)  # no instance at 127.0.0.1
+    # no instance at 127.0.0.1
+    result, marker, _ = run_agent(ociapi, imds, tmp_path / "powered-off")
     assert result["action"] == "poweroff"
     assert result["reason"].startswith("instance metadata instance/id: HTTP Error 404")
     assert marker.exists()
