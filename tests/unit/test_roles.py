@@ -5,6 +5,7 @@ options."""
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -50,19 +51,25 @@ def test_options_are_prefixed_typed_and_described(role: str) -> None:
         assert option.get("description"), f"{role}: {name} has no description"
 
 
-def _role_uses(node: Any) -> list[tuple[str, dict[str, Any]]]:
-    found: list[tuple[str, dict[str, Any]]] = []
+def yaml_dicts(node: Any) -> Iterator[dict[str, Any]]:
+    """Every mapping of a parsed YAML tree (a play, a task file), outermost first."""
     if isinstance(node, dict):
+        yield node
+        for value in node.values():
+            yield from yaml_dicts(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from yaml_dicts(item)
+
+
+def _role_uses(tree: Any) -> list[tuple[str, dict[str, Any]]]:
+    found: list[tuple[str, dict[str, Any]]] = []
+    for node in yaml_dicts(tree):
         role = node.get("role")
         for action in ("ansible.builtin.include_role", "ansible.builtin.import_role"):
             role = role or (node.get(action) or {}).get("name")
         if isinstance(role, str) and role.startswith("faceswap_oci.core."):
             found.append((role.rsplit(".", 1)[1], dict(node.get("vars") or {})))
-        for value in node.values():
-            found.extend(_role_uses(value))
-    elif isinstance(node, list):
-        for item in node:
-            found.extend(_role_uses(item))
     return found
 
 

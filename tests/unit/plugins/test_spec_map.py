@@ -26,6 +26,7 @@ from pydantic_core import PydanticUndefined
 
 from faceswap_oci.spec import CONSENT_TEXT, JobSpec
 from tests.unit.plugins.pinned_faceswap import faceswap_options, faceswap_plugins
+from tests.unit.test_roles import yaml_dicts
 
 ROOT = Path(__file__).resolve().parents[3]
 PAIRS = [(entry, option) for entry in spec_map.entries() for option in entry.options]
@@ -293,18 +294,13 @@ def test_spec_field_agrees_with_faceswap(field: str) -> None:
         assert spec_range(info) == (low, high), f"{field}: Faceswap's {flag} range is {low}..{high}"
 
 
-def _asserts(node: Any) -> list[list[str]]:
+def _asserts(tree: Any) -> list[list[str]]:
     found: list[list[str]] = []
-    if isinstance(node, dict):
+    for node in yaml_dicts(tree):
         body = node.get("ansible.builtin.assert")
         if isinstance(body, dict):
             that = body.get("that") or []
             found.append([that] if isinstance(that, str) else list(that))
-        for value in node.values():
-            found.extend(_asserts(value))
-    elif isinstance(node, list):
-        for item in node:
-            found.extend(_asserts(item))
     return found
 
 
