@@ -427,6 +427,19 @@ class ErrorContext:
     next_step: str | None = None
 
 
+def _request_id(exc: Any) -> str | None:
+    """A ServiceError's opc-request-id (the SDK leaves ``request_id`` empty on some paths)."""
+    return exc.request_id or (exc.headers or {}).get("opc-request-id")
+
+
+def error_text(exc: BaseException) -> str:
+    """An error in one line: an SDK ServiceError's status, code, message and request id, any
+    other exception's type and text."""
+    if HAS_OCI and isinstance(exc, oci.exceptions.ServiceError):
+        return f"{exc.status} {exc.code}: {exc.message} (opc-request-id {_request_id(exc)})"
+    return f"{type(exc).__name__}: {exc}"
+
+
 def format_error(exc: BaseException, ctx: ErrorContext) -> str:
     """One line naming the action, option, OCID, region, request id, problem and a next step."""
     where = f"option {ctx.option}"
@@ -435,7 +448,7 @@ def format_error(exc: BaseException, ctx: ErrorContext) -> str:
     where += f", region {ctx.region or 'unknown'}"
     if HAS_OCI and isinstance(exc, oci.exceptions.ServiceError):
         problem = f"{exc.status} {exc.code}: {exc.message}"
-        request_id = exc.request_id or (exc.headers or {}).get("opc-request-id")
+        request_id = _request_id(exc)
         step = ctx.next_step or _NEXT_STEPS.get(
             exc.status,
             "run the task again; if it keeps failing, quote the request id to Oracle support",

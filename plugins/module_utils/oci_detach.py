@@ -36,6 +36,7 @@ from ansible_collections.faceswap_oci.core.plugins.module_utils.oci_common impor
     HAS_OCI,
     ConfigProblems,
     clients_from_params,
+    error_text,
 )
 
 if HAS_OCI:
@@ -167,12 +168,6 @@ def _all(call: Any, *args: Any, **kwargs: Any) -> list[Any]:
     )
 
 
-def _error(exc: BaseException) -> str:
-    if HAS_OCI and isinstance(exc, oci.exceptions.ServiceError):
-        return f"{exc.status} {exc.code}: {exc.message} (opc-request-id {exc.request_id})"
-    return f"{type(exc).__name__}: {exc}"
-
-
 def check_policy(
     params: Mapping[str, Any], defined_tags: Mapping[str, Mapping[str, str]] | None = None
 ) -> Verdict:
@@ -193,7 +188,7 @@ def check_policy(
     try:
         groups = _all(identity.list_dynamic_groups, tenancy)
     except Exception as exc:
-        return Verdict("unknown", f"ListDynamicGroups in {tenancy}: {_error(exc)}", read_fix)
+        return Verdict("unknown", f"ListDynamicGroups in {tenancy}: {error_text(exc)}", read_fix)
     taking = {
         g.name.lower()
         for g in groups
@@ -219,7 +214,7 @@ def check_policy(
             chain.append(current)
             current = found.compartment_id
     except Exception as exc:
-        return Verdict("unknown", f"GetCompartment {current}: {_error(exc)}", read_fix)
+        return Verdict("unknown", f"GetCompartment {current}: {error_text(exc)}", read_fix)
     # A policy attached to an ancestor (or the compartment itself) may name the job's
     # compartment by id, or by its path of names below where it is attached ("in compartment
     # a:b"; attached to the compartment itself, by its own name); in the tenancy also "in
@@ -236,7 +231,7 @@ def check_policy(
         try:
             policies = _all(identity.list_policies, cid)
         except Exception as exc:
-            return Verdict("unknown", f"ListPolicies in {cid}: {_error(exc)}", read_fix)
+            return Verdict("unknown", f"ListPolicies in {cid}: {error_text(exc)}", read_fix)
         for policy in policies:
             for statement in policy.statements or []:
                 for family in FAMILIES:

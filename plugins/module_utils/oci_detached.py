@@ -23,6 +23,7 @@ from typing import Any
 from ansible_collections.faceswap_oci.core.plugins.module_utils.oci_common import (
     HAS_OCI,
     clients_from_params,
+    error_text,
 )
 
 if HAS_OCI:
@@ -51,12 +52,6 @@ def _get_json(storage: Any, namespace: str, bucket: str, name: str) -> dict[str,
     return value if isinstance(value, dict) else None
 
 
-def _error(exc: BaseException) -> str:
-    if HAS_OCI and isinstance(exc, oci.exceptions.ServiceError):
-        return f"{exc.status} {exc.code}: {exc.message} (opc-request-id {exc.request_id})"
-    return f"{type(exc).__name__}: {exc}"
-
-
 def reconcile(
     params: Mapping[str, Any],
     bucket: str,
@@ -83,7 +78,7 @@ def reconcile(
             ]
         except oci.exceptions.ServiceError as exc:
             tagged = []
-            out["instance"] = f"unknown ({_error(exc)})"
+            out["instance"] = f"unknown ({error_text(exc)})"
         if tagged:
             newest = max(tagged, key=lambda i: i.time_created)
             instance_id = newest.id
@@ -96,7 +91,7 @@ def reconcile(
             out["instance"] = str(found.lifecycle_state)
         except oci.exceptions.ServiceError as exc:
             out["instance"] = (
-                "gone (not found)" if exc.status == 404 else f"unknown ({_error(exc)})"
+                "gone (not found)" if exc.status == 404 else f"unknown ({error_text(exc)})"
             )
     try:
         ns = namespace or str(storage.get_namespace(retry_strategy=_retry()).data)
@@ -104,8 +99,8 @@ def reconcile(
         out["latest"] = _get_json(storage, ns, bucket, f"{prefix}latest.json")
         out["done"] = _get_json(storage, ns, bucket, f"{prefix}done.json")
     except Exception as exc:
-        out.setdefault("latest", f"unknown ({_error(exc)})")
-        out["done"] = f"unknown ({_error(exc)})"
+        out.setdefault("latest", f"unknown ({error_text(exc)})")
+        out["done"] = f"unknown ({error_text(exc)})"
     return out
 
 
@@ -137,7 +132,7 @@ def fetch_results(
         try:
             resp = storage.get_object(namespace, bucket, obj, retry_strategy=_retry())
         except oci.exceptions.ServiceError as exc:
-            raise ResultsError(f"GetObject {bucket}/{obj}: {_error(exc)}") from exc
+            raise ResultsError(f"GetObject {bucket}/{obj}: {error_text(exc)}") from exc
         target = dest / local
         partial = target.with_name(f".{target.name}.part")
         digest = hashlib.sha256()

@@ -19,6 +19,7 @@ from ansible_collections.faceswap_oci.core.plugins.module_utils.oci_common impor
     HAS_OCI,
     ConfigProblems,
     clients_from_params,
+    error_text,
 )
 
 if HAS_OCI:
@@ -51,13 +52,6 @@ def gpu_limit(shape: str) -> tuple[str, int] | None:
     if m.group("gen"):
         return f"gpu{m.group('gen')}-count", count
     return f"gpu-{m.group('model').lower()}-count", count
-
-
-def _error_text(exc: BaseException) -> str:
-    if HAS_OCI and isinstance(exc, oci.exceptions.ServiceError):
-        rid = exc.request_id or (exc.headers or {}).get("opc-request-id")
-        return f"{exc.status} {exc.code}: {exc.message} (opc-request-id {rid})"
-    return f"{type(exc).__name__}: {exc}"
 
 
 def _fix_for(exc: BaseException, policy: str) -> str:
@@ -108,7 +102,7 @@ def check_account(params: Mapping[str, Any], shapes: list[str]) -> list[Item]:
             Item(
                 "compartment",
                 "fail",
-                f"GetCompartment {compartment}: {_error_text(exc)}",
+                f"GetCompartment {compartment}: {error_text(exc)}",
                 _fix_for(exc, f"Allow group <yours> to inspect compartments {where}"),
             )
         )
@@ -140,7 +134,7 @@ def check_account(params: Mapping[str, Any], shapes: list[str]) -> list[Item]:
         try:
             result = call()
         except Exception as exc:
-            items.append(Item(f"api {name}", "fail", _error_text(exc), _fix_for(exc, policy)))
+            items.append(Item(f"api {name}", "fail", error_text(exc), _fix_for(exc, policy)))
             continue
         if name == "identity":
             ads = list(result)
@@ -184,7 +178,7 @@ def _gpu_limits(
                 Item(
                     f"limit {shape}",
                     "warn",
-                    f"{name}: {_error_text(error)}",
+                    f"{name}: {error_text(error)}",
                     "see Governance > Limits, Quotas and Usage in the console for this shape",
                 )
             )
@@ -217,4 +211,4 @@ def instance_state(params: Mapping[str, Any], instance_id: str) -> str:
     except Exception as exc:
         if HAS_OCI and isinstance(exc, oci.exceptions.ServiceError) and exc.status == 404:
             return "gone (not found)"
-        return f"unknown ({_error_text(exc)})"
+        return f"unknown ({error_text(exc)})"
