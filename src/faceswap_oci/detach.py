@@ -13,6 +13,7 @@ read; docs/detach.md says what it cannot see).
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -62,15 +63,17 @@ class Decision:
         )
 
 
-def _oci_detach(job: Job) -> tuple[Any, dict[str, Any]]:
+def _oci_module_util(job: Job, name: str) -> tuple[Any, dict[str, Any]]:
+    """The collection's ``module_utils.<name>`` and the job's OCI module options."""
     from faceswap_oci.check import preflight_module
 
     oci = job.spec.target.oci
     assert oci is not None
     _preflight, params = preflight_module(oci)  # puts the collection on sys.path
-    from ansible_collections.faceswap_oci.core.plugins.module_utils import oci_detach
-
-    return oci_detach, params
+    module = importlib.import_module(
+        f"ansible_collections.faceswap_oci.core.plugins.module_utils.{name}"
+    )
+    return module, params
 
 
 def decide(job: Job) -> Decision | None:
@@ -79,7 +82,7 @@ def decide(job: Job) -> Decision | None:
     oci = job.spec.target.oci
     if job.spec.target.kind != "oci" or oci is None or not oci.detach:
         return None
-    oci_detach, params = _oci_detach(job)
+    oci_detach, params = _oci_module_util(job, "oci_detach")
     verdict = oci_detach.check_policy(params, oci.defined_tags)
     text = oci_detach.policy_text(oci.compartment).render()
     billed = tuple(s for s in oci.shapes if cost.billed_when_stopped(s))
@@ -128,21 +131,10 @@ def bucket_of(job: Job) -> tuple[str, str, str | None]:
     return oci.storage.bucket or f"fsoci-{job.name}", f"jobs/{job.name}/", oci.storage.namespace
 
 
-def _detached_module(job: Job) -> tuple[Any, dict[str, Any]]:
-    from faceswap_oci.check import preflight_module
-
-    oci = job.spec.target.oci
-    assert oci is not None
-    _preflight, params = preflight_module(oci)
-    from ansible_collections.faceswap_oci.core.plugins.module_utils import oci_detached
-
-    return oci_detached, params
-
-
 def reconcile(job: Job, instance_id: str | None) -> dict[str, Any]:
     """What the cloud says of a detached job now: the instance's state, the latest complete
     snapshot (``latest``) and the agent's marker (``done``), read with the user's key."""
-    oci_detached, params = _detached_module(job)
+    oci_detached, params = _oci_module_util(job, "oci_detached")
     bucket, prefix, namespace = bucket_of(job)
     seen: dict[str, Any] = oci_detached.reconcile(
         params, bucket, prefix, namespace, instance_id, job.name
@@ -161,7 +153,7 @@ def finished(seen: dict[str, Any]) -> str | None:
 def collect(job: Job, seen: dict[str, Any]) -> dict[str, Path]:
     """Fetch the video and its manifest from the bucket into the output folder, each checked
     against results.json; raises ``PhaseFailed`` (exit 4) when they do not match."""
-    oci_detached, params = _detached_module(job)
+    oci_detached, params = _oci_module_util(job, "oci_detached")
     bucket, prefix, _ns = bucket_of(job)
     names = {
         f"{job.name}.mp4": f"{job.name}.mp4",
