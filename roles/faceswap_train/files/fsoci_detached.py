@@ -58,19 +58,17 @@ def put_results(
     store: Any, files: Mapping[str, Path], helper: Any, journal_dir: Path
 ) -> dict[str, Any]:
     """Upload each ``name -> path`` as ``results/<name>``, check the stored MD5 of each, then
-    write ``results.json``; returns it. ``helper`` is fsoci_snapshot (file_digests, the
-    stored-MD5 reader); raises StepFailed naming the file that did not verify."""
+    write ``results.json``; returns it. ``helper`` is fsoci_snapshot (its verified upload);
+    raises StepFailed naming the file that did not verify."""
     listed: dict[str, Any] = {}
     for name, path in sorted(files.items()):
         if not path.is_file():
             raise StepFailed(f"results: {name} is missing ({path})")
-        digests = helper.file_digests(path)
         journal = journal_dir / f"result-{name.replace('/', '_')}.json"
-        expected = store.put_file(f"results/{name}", path, digests, journal)
-        head = store.head(f"results/{name}")
-        if head is None or helper._stored_md5(head) != expected:
-            raise StepFailed(f"results: the stored results/{name} does not match {path}")
-        listed[name] = {"size": digests["size"], "sha256": digests["sha256"], "md5": expected}
+        try:
+            listed[name] = helper.put_verified(store, f"results/{name}", path, journal)
+        except helper.SnapshotError as exc:
+            raise StepFailed(f"results: the stored results/{name} does not match {path}") from exc
     manifest = {"files": listed, "time": time.time()}
     store.put_bytes(RESULTS, json.dumps(manifest, sort_keys=True).encode())
     return manifest

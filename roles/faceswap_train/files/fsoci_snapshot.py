@@ -277,6 +277,25 @@ def _files(root: Path) -> list[tuple[Path, str]]:
     )
 
 
+def put_verified(
+    store: ParStore,
+    name: str,
+    path: Path,
+    journal: Path,
+    part_size: int = PART_SIZE,
+    threshold: int = MULTIPART_THRESHOLD,
+) -> dict[str, Any]:
+    """Upload *path* as *name* (multipart with resume above *threshold*), then check the MD5
+    Object Storage stored; returns the file's size, sha256 and MD5. Raises SnapshotError when
+    the stored object does not match."""
+    digests = file_digests(path, part_size)
+    expected = store.put_file(name, path, digests, journal, part_size, threshold)
+    head = store.head(name)
+    if head is None or _stored_md5(head) != expected:
+        raise SnapshotError(f"{name}: the stored object's MD5 does not match the file")
+    return {"size": digests["size"], "sha256": digests["sha256"], "md5": expected}
+
+
 def push_snapshot(
     store: ParStore,
     staged: Path,
@@ -294,16 +313,10 @@ def push_snapshot(
     snap = f"{iteration:09d}"
     files = []
     for path, rel in _files(staged):
-        digests = file_digests(path, part_size)
         name = f"snapshots/{snap}/{rel}"
         journal = journal_dir / f"upload-{hashlib.sha256(name.encode()).hexdigest()[:16]}.json"
-        expected = store.put_file(name, path, digests, journal, part_size, threshold)
-        head = store.head(name)
-        if head is None or _stored_md5(head) != expected:
-            raise SnapshotError(f"{name}: the stored object's MD5 does not match the file")
-        files.append(
-            {"name": rel, "size": digests["size"], "sha256": digests["sha256"], "md5": expected}
-        )
+        stored = put_verified(store, name, path, journal, part_size, threshold)
+        files.append({"name": rel, **stored})
     manifest = {"snapshot": snap, "iteration": iteration, "files": files, "time": time.time()}
     body = json.dumps(manifest, sort_keys=True).encode()
     store.put_bytes(f"snapshots/{snap}/manifest.json", body)
