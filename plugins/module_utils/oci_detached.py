@@ -52,6 +52,29 @@ def _get_json(storage: Any, namespace: str, bucket: str, name: str) -> dict[str,
     return value if isinstance(value, dict) else None
 
 
+def instance_state(compute: Any, instance_id: str, retry: Any = None) -> str:
+    """The instance's lifecycle state (``RUNNING``, ``TERMINATED``, ...), or ``gone (not
+    found)`` when GetInstance answers 404: the service lists a terminated instance for a while
+    and then forgets it (the time is not documented). Other service errors are raised."""
+    try:
+        found = compute.get_instance(instance_id, retry_strategy=retry or _retry()).data
+    except oci.exceptions.ServiceError as exc:
+        if exc.status == 404:
+            return "gone (not found)"
+        raise
+    return str(found.lifecycle_state)
+
+
+def instance_lifecycle(params: Mapping[str, Any], instance_id: str) -> str | None:
+    """:func:`instance_state` with one call and no retry (asked again a minute later by the
+    runner's preemption check); None when the API did not answer."""
+    try:
+        _config, compute = clients_from_params(params, oci.core.ComputeClient)
+        return instance_state(compute, instance_id, oci.retry.NoneRetryStrategy())
+    except Exception:  # no answer is no evidence: the caller asks again later
+        return None
+
+
 def reconcile(
     params: Mapping[str, Any],
     bucket: str,
@@ -87,12 +110,9 @@ def reconcile(
     if instance_id:
         out["instance_id"] = instance_id
         try:
-            found = compute.get_instance(instance_id, retry_strategy=_retry()).data
-            out["instance"] = str(found.lifecycle_state)
+            out["instance"] = instance_state(compute, instance_id)
         except oci.exceptions.ServiceError as exc:
-            out["instance"] = (
-                "gone (not found)" if exc.status == 404 else f"unknown ({error_text(exc)})"
-            )
+            out["instance"] = f"unknown ({error_text(exc)})"
     try:
         ns = namespace or str(storage.get_namespace(retry_strategy=_retry()).data)
         out["namespace"] = ns

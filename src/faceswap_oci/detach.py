@@ -142,6 +142,14 @@ def reconcile(job: Job, instance_id: str | None) -> dict[str, Any]:
     return seen
 
 
+def instance_lifecycle(job: Job, instance_id: str) -> str | None:
+    """The instance's lifecycle state as the OCI API says it now (one GetInstance, no
+    retry; ``gone (not found)`` after a 404), or None when the API did not answer."""
+    oci_detached, params = _oci_module_util(job, "oci_detached")
+    state: str | None = oci_detached.instance_lifecycle(params, instance_id)
+    return state
+
+
 def finished(seen: dict[str, Any]) -> str | None:
     """``done``, ``trained`` or ``failed`` when the agent wrote its marker, else None."""
     done = seen.get("done")

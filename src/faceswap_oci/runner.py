@@ -138,6 +138,11 @@ SSH_RETRIES = 8
 # report, after faceswap_train_unreachable_polls polls in a row) is run again while the OCI API
 # still lists the instance as live: the training on it goes on, and the phase follows it again.
 UNREACHABLE_REJOINS = 2
+PREEMPTION_CHECK_S = 60.0
+"""How often, while a phase runs on a preemptible OCI instance, the runner asks the OCI API
+whether the preemption action reclaimed it (one GetInstance): a preemption is noticed within a
+minute, not only once the phase fails (a train poll gives up after minutes of SSH retries)."""
+HOST_PHASES = frozenset({"setup", "upload", "extract", "train", "convert", "fetch"})
 """What of this process's environment reaches ansible-runner (and so its artifacts' ``command``
 file): the names above and these prefixes, nothing else (docs/contracts.md, Environment)."""
 
@@ -255,6 +260,7 @@ class Runner:
         self._held: dict[str, int] = {}
         self._instance_state: dict[str, Any] | None = None  # the last `instance_state` report
         self._unreachable = False  # the train phase gave up on an unreachable host
+        self._reclaimed: str | None = None  # the instance's state when a check found it reclaimed
         self._started = time.time()
         self.run_id = f"{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}"
         """Tells this run's lines of the event log from those of other runs."""
@@ -360,6 +366,24 @@ class Runner:
             return "yes"
         return "accept-new"
 
+    def known_hosts(self) -> Path:
+        """The job's known-hosts file; on OCI one per instance: a new instance (after a
+        preemption, a failure or `down`) may get the public IP of an earlier one (an ephemeral
+        address returns to the pool; a reserved one is reused by design) with host keys of its
+        own, which the earlier instance's entry would refuse ("REMOTE HOST IDENTIFICATION HAS
+        CHANGED", seen when a test-bed host took a preempted one's address)."""
+        instance = (self.state.target() or {}).get("instance_id") if self.kind == "oci" else None
+        if not instance:
+            return self.state.path / "known_hosts"
+        return self.state.path / f"known_hosts.{str(instance).rsplit('.', 1)[-1][-16:]}"
+
+    def _forget_other_instances(self) -> None:
+        """After a provision: drop the known-hosts files of the job's earlier instances."""
+        keep = self.known_hosts()
+        for path in self.state.path.glob("known_hosts.*"):
+            if path != keep:
+                path.unlink(missing_ok=True)
+
     def _ssh_common_args(self) -> str:
         """Host-key options as a host variable, so that the roles' own ssh/rsync commands
         (upload, fetch, wheel copy) check host keys exactly as Ansible's connection does.
@@ -373,7 +397,7 @@ class Runner:
             "-o",
             f"StrictHostKeyChecking={checking}",
             "-o",
-            f"UserKnownHostsFile={ssh_config_quote(str(self.state.path / 'known_hosts'))}",
+            f"UserKnownHostsFile={ssh_config_quote(str(self.known_hosts()))}",
         ]
         if checking != "yes":
             args += ["-o", "GlobalKnownHostsFile=/dev/null"]
@@ -786,8 +810,9 @@ class Runner:
                 ev.Report(phase, report="time_limit", data={"seconds": limit, "then": "give up"})
             )
         deadline = time.monotonic() + limit if limit is not None else None
+        probe = self._reclaimed_now if self._preemptible_host_phase(phase) else None
         try:
-            stopped, timed_out = self._watch(thread, token, phase, cancellable, deadline)
+            stopped, timed_out = self._watch(thread, token, phase, cancellable, deadline, probe)
         except BaseException:  # e.g. KeyboardInterrupt outside `run` (down, sweep)
             stop_tree(token, hurry=lambda: True)
             raise
@@ -803,13 +828,22 @@ class Runner:
         phase: str,
         cancellable: bool,
         deadline: float | None,
+        probe: Callable[[], str | None] | None = None,
     ) -> tuple[bool, bool]:
-        """Wait for the playbook's thread; stop its tree on a cancel or past the deadline.
-        Returns (stopped, timed_out)."""
+        """Wait for the playbook's thread; stop its tree on a cancel, past the deadline, or
+        when ``probe`` (asked every PREEMPTION_CHECK_S) says the host was reclaimed (then
+        ``_reclaimed`` holds what it said). Returns (stopped, timed_out)."""
         stopped = timed_out = False
         noted = 0
+        probe_at = time.monotonic() + PREEMPTION_CHECK_S
         while thread.is_alive():
             thread.join(0.1)
+            if probe is not None and not stopped and time.monotonic() >= probe_at:
+                self._reclaimed = probe()
+                probe_at = time.monotonic() + PREEMPTION_CHECK_S
+                if self._reclaimed is not None:
+                    stopped = True  # the host is gone: nothing there to wait for
+                    stop_tree(token, hurry=lambda: True)
             if self._cancel.count != noted:
                 noted = self._cancel.count
                 self._note_cancel(phase, cancellable)
@@ -821,6 +855,28 @@ class Runner:
                 stopped = True
                 stop_tree(token, hurry=lambda: self._cancel.hurry)
         return stopped, timed_out
+
+    def _preemptible_host_phase(self, phase: str) -> bool:
+        oci = self.job.spec.target.oci
+        return (
+            self.kind == "oci"
+            and oci is not None
+            and oci.preemptible
+            and phase in HOST_PHASES
+            and bool((self.state.target() or {}).get("instance_id"))
+        )
+
+    def _reclaimed_now(self) -> str | None:
+        """The instance's state when the OCI API says the preemption action took it
+        (TERMINATING, TERMINATED, or no longer found); None while it lives or when the API did
+        not answer (no evidence: asked again later)."""
+        from faceswap_oci import detach
+
+        instance = str((self.state.target() or {}).get("instance_id"))
+        state = detach.instance_lifecycle(self.job, instance)
+        if state in ("TERMINATING", "TERMINATED") or (state or "").startswith("gone"):
+            return state
+        return None
 
     def _note_cancel(self, phase: str, cancellable: bool) -> None:
         cancel = self._cancel
@@ -942,7 +998,8 @@ class Runner:
         )
         duration = time.monotonic() - started
         self._durations[phase] = self._durations.get(phase, 0.0) + duration
-        status = "canceled" if stopped else str(result.status)
+        reclaimed, self._reclaimed = self._reclaimed, None
+        status = "failed" if reclaimed else "canceled" if stopped else str(result.status)
         phase_status = {
             "successful": ev.PhaseStatus.SUCCESSFUL,
             "canceled": ev.PhaseStatus.CANCELED,
@@ -956,6 +1013,13 @@ class Runner:
                 duration_s=round(duration, 3),
             )
         )
+        if reclaimed is not None:
+            # run() takes the preemption path: the API is asked again and a new host made
+            raise PhaseFailed(
+                phase,
+                f"the job's preemptible instance was reclaimed during {phase} (the OCI API "
+                f"says {reclaimed})",
+            )
         if timed_out or (stopped and not cancellable):
             self.state.set_status("interrupted", phase)
             why = (
@@ -976,6 +1040,8 @@ class Runner:
             raise PhaseFailed(phase, f"{detail}\n  full log: {log}")
         if phase == "teardown":
             self.state.clear_stamp("provision")
-        elif stamp:
+        elif phase == "provision":
+            self._forget_other_instances()
+        if phase != "teardown" and stamp:
             self.state.write_stamp(phase, fp, changed=counts["changed"])
         return counts["changed"]

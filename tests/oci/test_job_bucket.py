@@ -4,6 +4,7 @@ policy, through the real SDK against the local OCI API."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import stat
 import urllib.error
 import urllib.request
@@ -160,3 +161,66 @@ def test_instance_state_lists_the_live_instance_and_not_a_preempted_one(
     ociapi.state.preempt(launched["instance_id"])
     after = run_module("oci_job_resources_info", auth_args(ociapi, job="demo"), capsys)
     assert launched["instance_id"] not in [r["id"] for r in after["resources"]]
+
+
+def test_the_runners_preemption_check_asks_the_api(
+    ociapi: OciApi, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """While a phase runs on a preemptible instance the runner asks GetInstance (every
+    PREEMPTION_CHECK_S): nothing while it runs, its state once the preemption action took it,
+    and nothing (no evidence) when the API does not answer."""
+    from faceswap_oci import spec
+    from faceswap_oci.runner import Runner
+    from tests.oci.modules import instance_args, network
+    from tests.oci.test_detach import write_job
+
+    ociapi.state.faults.provision_s = 0.0
+    ociapi.state.faults.terminate_s = 30.0
+    args = instance_args(ociapi, network(ociapi, capsys), preemptible=True)
+    launched = run_module("oci_instance", args, capsys)
+    runner = Runner(
+        spec.load_job(write_job(ociapi, tmp_path, ["VM.GPU.A10.1"], preemptible=True)),
+        state_root=tmp_path / "state",
+    )
+    assert not runner._preemptible_host_phase("train")  # no host yet
+    (runner.state.path / "target.json").write_text(
+        json.dumps({"instance_id": launched["instance_id"], "host": "203.0.113.10"})
+    )
+    assert [p for p in ("provision", "setup", "train", "teardown", "stop")
+            if runner._preemptible_host_phase(p)] == ["setup", "train"]  # fmt: skip
+    assert runner._reclaimed_now() is None
+    ociapi.state.preempt(launched["instance_id"])
+    assert runner._reclaimed_now() == "TERMINATING"
+    ociapi.state.faults.fail(503, "ServiceUnavailable", "down", op="GetInstance", count=None)
+    assert runner._reclaimed_now() is None
+
+
+def test_a_reclaimed_host_stops_the_phase_for_the_preemption_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """_watch stops the phase's process tree once the check says the host was reclaimed, and
+    run_phase turns that into the failed phase the preemption path starts from."""
+    import threading
+
+    from faceswap_oci import runner as runner_mod
+    from faceswap_oci import spec
+    from tests.unit.oci_job import write_oci_job
+
+    monkeypatch.setattr(runner_mod, "PREEMPTION_CHECK_S", 0.05)
+    runner = runner_mod.Runner(
+        spec.load_job(write_oci_job(tmp_path, "reclaim", preemptible=True)),
+        state_root=tmp_path / "state",
+    )
+    done = threading.Event()
+    answers = iter([None, None, "TERMINATED"])
+
+    def probe() -> str | None:
+        answer = next(answers)
+        if answer is not None:
+            done.set()  # stop_tree's part: the playbook's tree ends
+        return answer
+
+    thread = threading.Thread(target=done.wait)
+    thread.start()
+    stopped, timed_out = runner._watch(thread, "no-such-token", "train", True, None, probe)
+    assert (stopped, timed_out, runner._reclaimed) == (True, False, "TERMINATED")

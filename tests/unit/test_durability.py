@@ -5,6 +5,7 @@ job bucket holds and the iterations lost. ssh and local targets are left as they
 from __future__ import annotations
 
 import json
+import shlex
 from pathlib import Path
 from typing import Any
 
@@ -239,3 +240,21 @@ def test_an_unreachable_host_whose_instance_is_gone_is_not_waited_for(tmp_path: 
     assert result.status == "failed"
     assert cloud.phases.count("train") == 1
     assert not [e for e in seen if isinstance(e, ev.Report) and e.report == "host_unreachable"]
+
+
+def test_each_instance_gets_its_own_known_hosts(tmp_path: Path) -> None:
+    """A new instance may come back on an earlier one's public IP with host keys of its own:
+    its host keys go to a file of its own, and a provision forgets the earlier ones'."""
+    runner, _, _ = _runner(tmp_path, preemptible=True)
+    runner.state.path.mkdir(parents=True, exist_ok=True)
+    target = runner.state.path / "target.json"
+    files = []
+    for instance in ("ocid1.instance.oc1.eu-frankfurt-1.aaaa1111", "ocid1.instance.oc1..bbbb2222"):
+        target.write_text(json.dumps({"instance_id": instance, "host": "203.0.113.9", "key": "k"}))
+        files.append(runner.known_hosts())
+        files[-1].write_text("203.0.113.9 ssh-ed25519 AAAA\n")
+        host = runner.inventory()["all"]["children"]["fsoci_target"]["hosts"]["target"]
+        assert f'UserKnownHostsFile="{files[-1]}"' in shlex.split(host["ansible_ssh_common_args"])
+    assert files[0] != files[1] and files[0].parent == runner.state.path
+    runner._forget_other_instances()
+    assert not files[0].exists() and files[1].exists()
