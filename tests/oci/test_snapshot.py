@@ -330,3 +330,55 @@ def test_extract_outputs_come_back_only_on_a_fresh_host(ociapi: OciApi, tmp_path
     assert fresh["alignments_a"].read_bytes() == b"fsa"
     assert (fresh["a"] / "a_0.png").read_bytes() == b"face"
     assert json.loads(fresh["marker_a"].read_text())["key"] == "k"
+
+
+def test_a_model_saved_while_it_is_copied_is_not_pushed_torn(
+    ociapi: OciApi, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Faceswap rewrites its model file in place: a copy that overlapped a save is refused
+    and taken again at the next check, so no snapshot holds a torn model."""
+    train, job, _ = _job(ociapi, tmp_path)
+    snapshots = train.Snapshotter(job, train.snapshot_store(job))
+    _save(tmp_path, 2, b"w2")
+    real_copytree = snap.shutil.copytree
+
+    def copy_during_a_save(src: Path, dst: Path, **kw: object) -> object:
+        copied = real_copytree(src, dst, **kw)
+        (Path(src) / "original.keras").write_bytes(b"w2 rewritten, longer")  # a save meanwhile
+        return copied
+
+    monkeypatch.setattr(snap.shutil, "copytree", copy_during_a_save)
+    assert snapshots.push(2) is False
+    assert (
+        "changed while it was copied"
+        in json.loads((tmp_path / "logs" / "snapshot.json").read_text())["error"]
+    )
+    assert PREFIX + "latest.json" not in _names(ociapi)
+    monkeypatch.setattr(snap.shutil, "copytree", real_copytree)
+    assert snapshots.due() == 2 and snapshots.push(2) is True
+    restored = tmp_path / "restored"
+    snap.restore_snapshot(_store(ociapi), restored)
+    assert (restored / "model" / "original.keras").read_bytes() == b"w2 rewritten, longer"
+
+
+def test_the_same_iteration_saved_again_is_pushed_again_to_a_new_folder(
+    ociapi: OciApi, tmp_path: Path
+) -> None:
+    """The last interval's save and the exit's save share an iteration count: the second is
+    pushed when its bytes differ, to a folder of its own (the latest is never rewritten)."""
+    train, job, _ = _job(ociapi, tmp_path)
+    snapshots = train.Snapshotter(job, train.snapshot_store(job))
+    _save(tmp_path, 4, b"w4")
+    assert snapshots.push(snapshots.due()) is True
+    _save(tmp_path, 4, b"w4")  # rewritten, the same bytes
+    assert snapshots.due() is None
+    _save(tmp_path, 4, b"w4 at exit")
+    assert snapshots.due() == 4 and snapshots.push(4) is True
+    pointer = json.loads(ociapi.state.object_storage.buckets["fsoci-demo"].objects[
+        PREFIX + "latest.json"].data)  # fmt: skip
+    assert (pointer["snapshot"], pointer["iteration"]) == ("000000004.1", 4)
+    assert PREFIX + "snapshots/000000004/model/original.keras" in _names(ociapi)
+    assert snapshots.due() is None
+    restored = tmp_path / "restored"
+    snap.restore_snapshot(_store(ociapi), restored)
+    assert (restored / "model" / "original.keras").read_bytes() == b"w4 at exit"

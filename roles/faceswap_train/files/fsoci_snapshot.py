@@ -311,6 +311,12 @@ def push_snapshot(
     names the previous complete snapshot.
     """
     snap = f"{iteration:09d}"
+    current = store.get_json(POINTER)
+    if current is not None and str(current.get("snapshot", "")).split(".")[0] == snap:
+        # the same iteration saved again (the exit's save after the last interval's): a new
+        # folder, so the one the pointer names is never rewritten while it is the latest
+        done = str(current["snapshot"]).partition(".")[2]
+        snap = f"{snap}.{int(done or 0) + 1}"
     files = []
     for path, rel in _files(staged):
         name = f"snapshots/{snap}/{rel}"
@@ -449,12 +455,35 @@ def restore_extract(store: ParStore, job_dir: Path, media: dict[str, str]) -> di
     return {"restored": files > 0, "files": files}
 
 
+def save_signature(model_dir: Path) -> list[tuple[str, int, int]]:
+    """(name, size, mtime in ns) of every file of the model folder: what a save changes."""
+    out = []
+    for path, rel in _files(model_dir):
+        with contextlib.suppress(FileNotFoundError):
+            st = path.stat()
+            out.append((rel, st.st_size, st.st_mtime_ns))
+    return out
+
+
 def stage(model_dir: Path, extra: Iterable[Path], staging: Path) -> Path:
     """A consistent copy of the model folder (and ``extra`` files) to upload from, so Faceswap
-    can go on writing while the upload runs."""
+    can go on writing while the upload runs.
+
+    Faceswap rewrites its model file in place, then its state file (plugins/train/model/_base/
+    io.py, ``_save_model``), and saves twice at the end of a training (the last interval's
+    save, then the exit's): a copy taken while a save runs would hold a torn model that every
+    checksum then vouches for. So the folder's files are compared before and after the copy,
+    and a copy of a folder that changed meanwhile is refused (SnapshotError; the supervisor
+    copies it again at its next check)."""
     if staging.exists():
         shutil.rmtree(staging)
+    before = save_signature(model_dir)
     shutil.copytree(model_dir, staging / "model", ignore=shutil.ignore_patterns("*.tmp"))
+    if save_signature(model_dir) != before:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise SnapshotError(
+            "the model changed while it was copied (Faceswap was saving); copied again later"
+        )
     for path in extra:
         with contextlib.suppress(FileNotFoundError):
             shutil.copy2(path, staging / path.name)

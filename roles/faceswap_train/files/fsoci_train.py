@@ -208,6 +208,10 @@ class Snapshotter:
         self.settle_s = settle_s
         status = _read_json(job.snapshot_status) or {}
         self.pushed = int(status.get("iteration") or -1)
+        # the model folder's files as the last pushed snapshot copied them: a save at the same
+        # iteration (the exit's, after the last interval's) is pushed again
+        self.pushed_files: list[Any] | None = None
+        self.pushed_sha: dict[str, str] = {}
         self.staging = job.job_dir / "snapshot.staging"
         self.journal = job.job_dir / "snapshot.journal"
 
@@ -218,16 +222,35 @@ class Snapshotter:
         except OSError:
             return None
         iterations = self.job.iterations()
-        if iterations <= self.pushed:
+        if iterations < self.pushed or (iterations == self.pushed and not self._saved_again()):
             return None
         if settled and time.time() - mtime < self.settle_s:
             return None  # Faceswap may still be writing this save
         return iterations
 
+    def _saved_again(self) -> bool:
+        """Whether the model folder this process pushed at its iteration count was saved again
+        with other contents (the exit's save after the last interval's)."""
+        if self.pushed_files is None:
+            return False
+        now = self.helper.save_signature(self.job.model_dir)
+        if now == self.pushed_files:
+            return False
+        model = {k: v for k, v in self.pushed_sha.items() if k.startswith("model/")}
+        local = {
+            f"model/{rel}": self.helper.file_digests(self.job.model_dir / rel)["sha256"]
+            for rel, _size, _mtime in now
+        }
+        if local == model:
+            self.pushed_files = now  # rewritten, the same bytes: nothing to push
+            return False
+        return True
+
     def push(self, iterations: int) -> bool:
         started = time.time()
         try:
             extra = [self.job.preview_dst] if self.job.preview_dst.exists() else []
+            files = self.helper.save_signature(self.job.model_dir)
             staged = self.helper.stage(self.job.model_dir, extra, self.staging)
             pointer = self.helper.push_snapshot(self.store, staged, iterations, self.journal)
         except (self.helper.SnapshotError, OSError) as exc:
@@ -236,6 +259,8 @@ class Snapshotter:
             _write_json(self.job.snapshot_status, status)
             return False
         self.pushed = int(pointer["iteration"])
+        if self.pushed == iterations:
+            self.pushed_files, self.pushed_sha = files, dict(pointer.get("files") or {})
         _write_json(
             self.job.snapshot_status,
             {
