@@ -22,7 +22,7 @@ import yaml
 from faceswap_oci.spec import CONSENT_TEXT
 from tests.media import write_pair
 from tests.oci.playbook import run_playbook
-from tests.ociapi.fixtures import OciApi, OciTestConfig
+from tests.ociapi.fixtures import OciApi, OciTestConfig, oci_target
 from tests.processes import alive, process_tree, processes_mentioning
 
 CLI = Path(sys.executable).parent / "faceswap-oci"
@@ -33,19 +33,7 @@ def write_job(cfg: OciTestConfig, endpoint: str, tmp_path: Path, name: str) -> P
     job = {
         "name": name,
         "consent": CONSENT_TEXT,
-        "target": {
-            "kind": "oci",
-            "oci": {
-                "profile": cfg.profile,
-                "config_file": str(cfg.config_file),
-                "compartment": cfg.compartment,
-                "region": cfg.region,
-                "ssh_ingress_cidr": "198.51.100.7/32",
-                "boot_volume_gb": 100,
-                "max_hours": 2,
-                "service_endpoint": endpoint,
-            },
-        },
+        "target": oci_target(cfg, endpoint, boot_volume_gb=100, max_hours=2),
         "inputs": {"a": "media/a.mp4", "b": "media/b.mp4"},
         "teardown": "always",
     }

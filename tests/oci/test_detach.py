@@ -18,7 +18,7 @@ from faceswap_oci import api, cli, cost, detach, spec
 from faceswap_oci.check import _detach_policy
 from faceswap_oci.errors import DetachRefused, SpecError
 from tests.media import write_pair
-from tests.ociapi.fixtures import TENANCY, OciApi
+from tests.ociapi.fixtures import TENANCY, OciApi, oci_target
 
 GROUP = "fsoci-detached"
 
@@ -28,19 +28,7 @@ def write_job(api_: OciApi, folder: Path, shapes: list[str], **oci: Any) -> Path
     data = {
         "name": "det",
         "consent": spec.CONSENT_TEXT,
-        "target": {
-            "kind": "oci",
-            "oci": {
-                "profile": api_.cfg.profile,
-                "config_file": str(api_.cfg.config_file),
-                "compartment": api_.cfg.compartment,
-                "region": api_.cfg.region,
-                "shapes": shapes,
-                "ssh_ingress_cidr": "198.51.100.7/32",
-                "service_endpoint": api_.url,
-                **oci,
-            },
-        },
+        "target": oci_target(api_.cfg, api_.url, shapes=shapes, **oci),
         "inputs": {"a": "media/a.mp4", "b": "media/b.mp4"},
     }
     path = folder / "job.yml"

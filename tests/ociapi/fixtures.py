@@ -97,6 +97,20 @@ def write_test_config(
     )
 
 
+def oci_target(cfg: OciTestConfig, endpoint: str, **oci: object) -> dict[str, object]:
+    """A job file's ``target`` for the local OCI API at ``endpoint`` with the test config;
+    ``oci`` adds to or overrides ``target.oci``."""
+    section: dict[str, object] = {
+        "profile": cfg.profile,
+        "config_file": str(cfg.config_file),
+        "compartment": cfg.compartment,
+        "region": cfg.region,
+        "ssh_ingress_cidr": "198.51.100.7/32",
+        "service_endpoint": endpoint,
+    }
+    return {"kind": "oci", "oci": {**section, **oci}}
+
+
 @pytest.fixture(scope="session")
 def oci_test_config(tmp_path_factory: pytest.TempPathFactory) -> OciTestConfig:
     return write_test_config(tmp_path_factory.mktemp("oci-config"))

@@ -452,6 +452,11 @@ class OciApiState:
         # Called (outside the lock) with the instance's OCID when a preemption reclaims it: a
         # test makes the instance's test-bed host die at that moment.
         self.on_preempt: Callable[[str], None] | None = None
+        # Called (under the lock) with each launched instance, as an ``oci.core.models.Instance``
+        # with its metadata: a test boots the machine behind it (a test-bed host, given the
+        # metadata's ``ssh_authorized_keys`` as cloud-init would) and returns its address, the
+        # public IP the instance's VNIC gets; None keeps ``public_ips``' address.
+        self.on_launch: Callable[[Any], str | None] | None = None
         self._timers: list[threading.Timer] = []
         # Instance principals (tests/ociapi/identity.py): dynamic groups and policies, the
         # session tokens the federation endpoint issued to instances (token -> instance OCID)
@@ -1456,6 +1461,8 @@ class _Api:
         public_ip = None
         if assign and not subnet.model.prohibit_public_ip_on_vnic:
             public_ip = self.st.public_ips.get(job or "", self.st.default_public_ip)
+            if self.st.on_launch is not None:
+                public_ip = self.st.on_launch(inst) or public_ip
         vnic_id = self.st.new_ocid("vnic")
         vnic = M.Vnic(
             id=vnic_id,
