@@ -133,25 +133,29 @@ else
 fi
 status=0
 if [ "$quick" = false ] && [ "$#" -eq 0 ]; then
-  # Four pytest sessions side by side: much of the tests' time is spent waiting (SSH round
-  # trips, Ansible's start-up, downloads, the OCI double's simulated delays), so four fill two
-  # cores better than fewer:
+  # Five pytest sessions side by side: much of the tests' time is spent waiting (SSH round
+  # trips, Ansible's start-up, downloads, the OCI double's simulated delays, a VM's link down),
+  # so five fill two cores better than fewer:
   #   - the quick lane's tests (unit, OCI double), on its workers;
   #   - the local Faceswap install and the pipeline on it, and the other slow tests (the
   #     wheel's fresh venv, ansible-test sanity);
   #   - the e2e job and what reuses it (the installed-host image, then one whole job and its
   #     changed-input re-runs, and the dashboard serving it): the longest chain, alone;
+  #   - the OCI job (tests/oci/test_oci_job.py): one job on the OCI double whose VMs are
+  #     test-bed hosts booted from the image, a chain of minutes, most of it waiting;
   #   - the other test-bed tests (booted hosts, Molecule, the ssh target): those on the image
   #     run last (tests/conftest.py), once the e2e session has built it.
   # Each makes its own shared installs once, the image is built once between them (a file
-  # lock); their reports follow one another. The two without test hosts start at once, the two
-  # with them once the test bed is ready.
+  # lock); their reports follow one another. The two without test hosts start at once, the
+  # three with them once the test bed is ready.
   start "pytest (quick)" session "${quick_tests[@]}"
   start "pytest (local)" session -m "not testbed and (faceswap or slow)"
   finish "test-bed prerequisites" || exit
   start "pytest (e2e job)" session -m "testbed or slow" tests/dashboard tests/e2e
-  start "pytest (test-bed)" session -m testbed --ignore=tests/dashboard --ignore=tests/e2e
-  for name in quick local "e2e job" test-bed; do
+  start "pytest (oci job)" session -m testbed tests/oci/test_oci_job.py
+  start "pytest (test-bed)" session -m testbed --ignore=tests/dashboard --ignore=tests/e2e \
+    --ignore=tests/oci/test_oci_job.py
+  for name in quick local "e2e job" "oci job" test-bed; do
     finish "pytest ($name)" || status=$?
   done
 else

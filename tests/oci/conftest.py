@@ -16,7 +16,6 @@ SCENARIO_MODULES = {
     "test_playbooks",
     "test_interrupt",
     "test_wrapper",
-    "test_testbed_e2e",
     "test_cancel",
 }
 _scenarios: list[tuple[str, int]] = []

@@ -46,3 +46,22 @@ def test_readme_commands_point_at_real_files() -> None:
     assert (ROOT / "scripts/test.sh").is_file()
     ci = (ROOT / ".ci/run").read_text()
     assert "bash scripts/test.sh" in ci
+
+
+def test_every_test_the_survival_tables_name_exists() -> None:
+    """docs/durability.md's and docs/detach.md's "shown by" cells name test files and tests
+    (`tests/x.py::test_a`, then `::test_b` for another test of the same file): each exists."""
+    missing = []
+    for doc in ("docs/durability.md", "docs/detach.md"):
+        current: Path | None = None
+        for path, name in re.findall(
+            r"`(tests/[\w/]+\.py)?(?:::(\w+))?`", (ROOT / doc).read_text()
+        ):
+            if path:
+                current = ROOT / path
+                if not current.is_file():
+                    missing.append(f"{doc}: {path}")
+                    continue
+            if name and (current is None or f"def {name}(" not in current.read_text()):
+                missing.append(f"{doc}: {current}::{name}")
+    assert missing == []
