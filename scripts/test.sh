@@ -101,6 +101,12 @@ else
 fi
 export PATH="$PWD/.venv/bin:$PATH"
 
+# The installed-host image (tests/hostimage.py) is kept between runs while nothing it is made
+# from changed (its name hashes the Faceswap commit, the requirements, the roles and playbooks
+# that install it and the rootfs): a run makes it again only after such a change, and the
+# local target's install (tests/faceswap/local.py) still installs Faceswap for real each run.
+export FSOCI_TESTBED_REUSE_LAYERS="${FSOCI_TESTBED_REUSE_LAYERS:-1}"
+
 # On CI a machine that can run the test hosts must run them: skipping counts as a failure.
 if [ "${CI:-}" = "true" ]; then
   export FSOCI_REQUIRE_TESTBED=1

@@ -14,9 +14,11 @@ is the idempotent re-run (about 10 s instead of a few minutes).
 
 The layer is named after what it was made from: the Faceswap commit, the backend's
 requirements, the roles and playbook that install it and the test bed's rootfs (its folder).
-It is built once per test run: a layer left by an earlier run is rebuilt, so every run installs
-Faceswap for real once. ``FSOCI_TESTBED_REUSE_LAYERS=1`` keeps a matching layer for the inner
-loop of development. Parallel sessions build it once between them (a file lock).
+Without ``FSOCI_TESTBED_REUSE_LAYERS`` it is built once per test run (a layer left by an earlier
+run is rebuilt). ``FSOCI_TESTBED_REUSE_LAYERS=1`` keeps a matching layer: ``scripts/test.sh``
+(and so CI) sets it, since the name changes with everything the image is made from, so a change
+to any of it makes the image again; the local install (tests/faceswap/local.py) still installs
+Faceswap for real in every run. Parallel sessions build it once between them (a file lock).
 
 ``python -m tests.hostimage ensure`` prints the layer's name, building it only if no matching
 layer exists (Molecule's create playbook calls it for scenarios that start from the image, unless

@@ -21,6 +21,8 @@ from tests.pipeline.jobs import e2e_job_spec
 
 NAME = "e2e-cpu"
 ITERATIONS = 10
+FRAMES = 32
+"""Frames (and faces) per demo clip: above Faceswap's 25, and extract and convert cost per frame."""
 CANARY = "FSOCI_E2E_CANARY"
 NASTY = f'it\'s "odd" $(touch {CANARY}) `touch {CANARY}`\nline2'
 """In the state folder's and both inputs' names: run as shell, it would create CANARY."""
@@ -58,7 +60,7 @@ def nasty_inputs(folder: Path) -> dict[str, str]:
     """The demo clips and their alignments under names holding NASTY."""
     from faceswap_oci import demo
 
-    clips = demo.make_demo_inputs(folder / "made")
+    clips = demo.make_demo_inputs(folder / "made", frames=FRAMES)
     names = {}
     for side, clip in (("a", clips.a), ("b", clips.b)):
         made = rename_clip(clip.video, clip.alignments, folder / "demo", f"{side} {NASTY}")

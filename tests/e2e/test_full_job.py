@@ -189,7 +189,7 @@ def _assert_made_from(job: faceswap_oci.Job, clip: Path) -> None:
 @pytest.fixture(scope="module")
 def other_clips(tmp_path_factory: pytest.TempPathFactory) -> Any:
     """Another A clip, unlike the demo one in every way a video can be: 320x320, 30 fps, 30
-    frames (the demo's are 256x256, 25 fps, 64; fewer frames also make its convert quicker)."""
+    frames (the demo's are 256x256, 25 fps, 32 frames (tests/e2e/job.py FRAMES))."""
     return make_demo_inputs(tmp_path_factory.mktemp("other"), frames=30, seed=5, size=320, fps=30)
 
 

@@ -42,6 +42,8 @@ import yaml
 
 import faceswap_oci
 from faceswap_oci import events as ev
+from faceswap_oci.demo import make_demo_inputs
+from tests.e2e.job import FRAMES
 from tests.hostimage import Image
 from tests.oci.playbook import run_playbook
 from tests.oci.test_cancel import start_cli
@@ -155,6 +157,8 @@ def _job(api: OciApi, folder: Path) -> Path:
         max_hours=2,
     )
     spec = e2e_job_spec(NAME, target, ITERATIONS)
+    make_demo_inputs(folder / "demo", frames=FRAMES)  # fewer frames than `inputs.demo` writes
+    spec["inputs"].pop("demo")
     spec["train"]["save_every"] = 2
     # The image was installed from the controller's wheel set: with the same set a new VM's
     # setup is the re-run (an OCI job downloads from the index by default, which would make

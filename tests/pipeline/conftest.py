@@ -20,7 +20,7 @@ from tests.pipeline.jobs import PHASES, Job, PhaseRun, new_job
 if TYPE_CHECKING:
     from tests.faceswap.local import LocalInstall
 
-FRAMES = 40
+FRAMES = 30  # above Faceswap's 25 faces per side; extract and convert cost per frame
 
 
 @pytest.fixture(scope="session")
