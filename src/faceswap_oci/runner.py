@@ -133,6 +133,8 @@ ENV_ALLOWED = frozenset(
     }
 )  # fmt: skip
 ENV_ALLOWED_PREFIXES = ("ANSIBLE_", "FSOCI_", "LC_")
+"""What of this process's environment reaches ansible-runner (and so its artifacts' ``command``
+file): the names above and these prefixes, nothing else (docs/contracts.md, Environment)."""
 SSH_RETRIES = 8
 # How many times a train phase that gave up on an unreachable host (its `train_unreachable`
 # report, after faceswap_train_unreachable_polls polls in a row) is run again while the OCI API
@@ -143,8 +145,7 @@ PREEMPTION_CHECK_S = 60.0
 whether the preemption action reclaimed it (one GetInstance): a preemption is noticed within a
 minute, not only once the phase fails (a train poll gives up after minutes of SSH retries)."""
 HOST_PHASES = frozenset({"setup", "upload", "extract", "train", "convert", "fetch"})
-"""What of this process's environment reaches ansible-runner (and so its artifacts' ``command``
-file): the names above and these prefixes, nothing else (docs/contracts.md, Environment)."""
+"""The phases that run on the job's host: those the preemption check watches."""
 
 RUN_TOKEN = "FSOCI_RUN_TOKEN"
 """Set in every playbook's environment: each process of that run inherits it, so the runner

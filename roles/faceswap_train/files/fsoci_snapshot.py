@@ -465,7 +465,9 @@ def save_signature(model_dir: Path) -> list[tuple[str, int, int]]:
     return out
 
 
-def stage(model_dir: Path, extra: Iterable[Path], staging: Path) -> Path:
+def stage(
+    model_dir: Path, extra: Iterable[Path], staging: Path
+) -> tuple[Path, list[tuple[str, int, int]]]:
     """A consistent copy of the model folder (and ``extra`` files) to upload from, so Faceswap
     can go on writing while the upload runs.
 
@@ -474,7 +476,8 @@ def stage(model_dir: Path, extra: Iterable[Path], staging: Path) -> Path:
     save, then the exit's): a copy taken while a save runs would hold a torn model that every
     checksum then vouches for. So the folder's files are compared before and after the copy,
     and a copy of a folder that changed meanwhile is refused (SnapshotError; the supervisor
-    copies it again at its next check)."""
+    copies it again at its next check). Returns the copy and the folder's ``save_signature``
+    as copied."""
     if staging.exists():
         shutil.rmtree(staging)
     before = save_signature(model_dir)
@@ -487,7 +490,7 @@ def stage(model_dir: Path, extra: Iterable[Path], staging: Path) -> Path:
     for path in extra:
         with contextlib.suppress(FileNotFoundError):
             shutil.copy2(path, staging / path.name)
-    return staging
+    return staging, before
 
 
 def read_par_url(path: str) -> str:

@@ -250,8 +250,7 @@ class Snapshotter:
         started = time.time()
         try:
             extra = [self.job.preview_dst] if self.job.preview_dst.exists() else []
-            files = self.helper.save_signature(self.job.model_dir)
-            staged = self.helper.stage(self.job.model_dir, extra, self.staging)
+            staged, files = self.helper.stage(self.job.model_dir, extra, self.staging)
             pointer = self.helper.push_snapshot(self.store, staged, iterations, self.journal)
         except (self.helper.SnapshotError, OSError) as exc:
             status = _read_json(self.job.snapshot_status) or {}
