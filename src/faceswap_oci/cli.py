@@ -399,7 +399,9 @@ class _Display:
 
     def __call__(self, event: ev.Event) -> None:
         if self.as_json:
-            print(event.to_json(), flush=True)
+            # one write per event, newline included (print writes the text and the end apart)
+            sys.stdout.write(event.to_json() + "\n")
+            sys.stdout.flush()
             return
         if isinstance(event, ev.PhaseStarted):
             self.status[event.phase] = "running"

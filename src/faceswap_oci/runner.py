@@ -251,6 +251,10 @@ class Runner:
         # read_only (plan): the state is read where it exists, nothing is created or cached
         self.state = StateDir(state.path, read_only=True) if read_only else state.create()
         self.on_event = on_event
+        # One event at a time: the phase's worker thread and the main thread (an interrupt's
+        # notice, the watch of the tree) both emit, and a consumer such as `run --json` writes
+        # each event as a line that must not be torn by the other's.
+        self._emit_lock = threading.RLock()
         self.verbosity = verbosity
         self._cancel = _Cancel()
         self._fingerprints: dict[str, str] = {}
@@ -279,11 +283,12 @@ class Runner:
                 value = event.data.get(key)
                 if isinstance(value, int):
                     self._held[key] = value
-        self.state.append_event(event.to_json(), run=self.run_id)
-        if self.on_event is not None:
-            self.on_event(event)
-        if self.notifier is not None:
-            self.notifier(event)
+        with self._emit_lock:
+            self.state.append_event(event.to_json(), run=self.run_id)
+            if self.on_event is not None:
+                self.on_event(event)
+            if self.notifier is not None:
+                self.notifier(event)
 
     # host facts -----------------------------------------------------------------
     @property

@@ -258,3 +258,40 @@ def test_each_instance_gets_its_own_known_hosts(tmp_path: Path) -> None:
     assert files[0] != files[1] and files[0].parent == runner.state.path
     runner._forget_other_instances()
     assert not files[0].exists() and files[1].exists()
+
+
+def test_events_from_two_threads_never_tear_a_json_line(tmp_path: Path) -> None:
+    """`run --json` writes each event as one line; the phase's worker thread and the main
+    thread (an interrupt's notice) both emit. A consumer that writes a line in two parts (as
+    print() writes the text, then the newline) must still get whole lines, and so must the
+    job's event log (seen on CI: a SIGINT's notice and a task's result on one line)."""
+    import io
+    import threading
+    import time
+
+    job = spec.load_job(write_oci_job(tmp_path, "torn"))
+    out = io.StringIO()
+
+    def two_part_writer(event: ev.Event) -> None:
+        out.write(event.to_json())
+        time.sleep(0.001)  # the other thread's chance to write in between
+        out.write("\n")
+
+    runner = Runner(job, state_root=tmp_path / "state", on_event=two_part_writer)
+
+    def emit(kind: str) -> None:
+        for n in range(40):
+            runner._emit(ev.Report("setup", report="interrupt", data={"from": kind, "n": n}))
+
+    threads = [threading.Thread(target=emit, args=(k,)) for k in ("worker", "main")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 80
+    assert sorted((d["data"]["from"], d["data"]["n"]) for d in map(json.loads, lines)) == sorted(
+        (k, n) for k in ("worker", "main") for n in range(40)
+    )
+    logged = runner.state.events_file.read_text().splitlines()
+    assert len([json.loads(line) for line in logged]) == 80
