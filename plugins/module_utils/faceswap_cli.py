@@ -125,3 +125,32 @@ def faceswap_argv(command: str, options: Mapping[str, Any]) -> list[str]:
         return BUILDERS[command](python, script, **given)
     except TypeError as exc:
         raise ValueError(f"faceswap_argv({command!r}): {exc}") from None
+
+
+# OpenMP's wait policy for Faceswap on the CPU backend. torch's CPU wheels run their kernels on
+# GNU OpenMP, whose idle threads spin (GOMP_SPINCOUNT) after each parallel region; a small
+# model (batch 4, 64 px) has thousands of regions an iteration, so on a machine with other work
+# (the `local` target is the user's own, a test run has several jobs at once) the spinning
+# takes the cores from that work. PASSIVE makes them sleep instead. Measured on 2 cores with
+# benchmarks/cpu_wait.py (docs/performance.md): one process alone 0.83x the CPU time at 1.07x
+# the wall time; three at once 0.26x the CPU time and 0.27x the wall time. (Faceswap's launcher drops OMP_NUM_THREADS before torch loads,
+# lib/cli/launcher.py `_set_environment_variables`, so the thread count cannot be set that way.)
+CPU_ENV = {"OMP_WAIT_POLICY": "PASSIVE"}
+
+
+def faceswap_env(backend: str, extra: Mapping[str, Any] | None = None) -> dict[str, str]:
+    """The environment of a ``faceswap.py`` process (extract, train, convert): Keras on torch,
+    unbuffered output, ``FACESWAP_BACKEND`` when *backend* is set (empty: Faceswap's own
+    config decides), OpenMP's passive wait on the CPU backend, then *extra* (the role's
+    ``*_env`` option) over all of them."""
+    if not isinstance(backend, str):
+        raise ValueError(f"the backend must be a string, got {type(backend).__name__}")
+    if extra is not None and not isinstance(extra, Mapping):
+        raise ValueError(f"the extra environment must be a mapping, got {type(extra).__name__}")
+    env = {"KERAS_BACKEND": "torch", "PYTHONUNBUFFERED": "1"}
+    if backend:
+        env["FACESWAP_BACKEND"] = backend
+    if backend == "cpu":
+        env.update(CPU_ENV)
+    env.update({str(k): str(v) for k, v in (extra or {}).items()})
+    return env

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 from ansible_collections.faceswap_oci.core.plugins.filter.faceswap_argv import faceswap_argv
+from ansible_collections.faceswap_oci.core.plugins.filter.faceswap_env import faceswap_env
 from ansible_collections.faceswap_oci.core.plugins.module_utils import faceswap_cli as cli
 
 from tests.unit.plugins.pinned_faceswap import faceswap_options
@@ -131,3 +132,38 @@ def test_no_role_writes_a_faceswap_command_line_of_its_own() -> None:
                 if command in text and "_script" in text and "faceswap_argv" not in text:
                     offending.append(f"{path.relative_to(ROOT)}: {text[:80]}")
     assert offending == []
+
+
+def test_faceswap_env_on_cpu_waits_passively_and_extra_wins() -> None:
+    assert faceswap_env("cpu") == {
+        "KERAS_BACKEND": "torch",
+        "PYTHONUNBUFFERED": "1",
+        "FACESWAP_BACKEND": "cpu",
+        "OMP_WAIT_POLICY": "PASSIVE",
+    }
+    # a GPU backend keeps OpenMP's own policy; an empty backend lets Faceswap's config decide
+    assert faceswap_env("nvidia") == {
+        "KERAS_BACKEND": "torch",
+        "PYTHONUNBUFFERED": "1",
+        "FACESWAP_BACKEND": "nvidia",
+    }
+    assert "FACESWAP_BACKEND" not in faceswap_env("")
+    assert "OMP_WAIT_POLICY" not in faceswap_env("")
+    # the role's *_env option is set over the defaults (a user may want the spinning back)
+    mine = faceswap_env("cpu", {"OMP_WAIT_POLICY": "ACTIVE", "TMPDIR": "/job/tmp", "N": 2})
+    assert mine["OMP_WAIT_POLICY"] == "ACTIVE" and mine["TMPDIR"] == "/job/tmp"
+    assert mine["N"] == "2"
+    with pytest.raises(Exception, match="extra environment must be a mapping"):
+        faceswap_env("cpu", ["OMP_WAIT_POLICY=ACTIVE"])
+    with pytest.raises(Exception, match="backend must be a string"):
+        faceswap_env(None)
+
+
+def test_every_phase_role_takes_faceswap_s_environment_from_the_builder() -> None:
+    """extract, train and convert build the Faceswap process's environment with the one
+    filter, from their backend and *_env options (no role writes its own dict)."""
+    for phase in ("extract", "train", "convert"):
+        text = (ROOT / f"roles/faceswap_{phase}/vars/main.yml").read_text()
+        want = f"faceswap_{phase}_backend | faceswap_oci.core.faceswap_env(faceswap_{phase}_env)"
+        assert want in text, phase
+        assert "KERAS_BACKEND" not in text, phase
