@@ -120,7 +120,13 @@ pytest_args=(-ra -p no:cacheprovider --durations=25)
 session() {
   local began=$SECONDS rc=0
   python -m pytest "${pytest_args[@]}" "$@" || rc=$?
-  echo "(this session: $((SECONDS - began)) s)"
+  # `times`' second line: the CPU of the processes this shell waited for (pytest and what it
+  # waited for; not the test hosts' own processes, which the test bed's systemd runs)
+  local cpu
+  cpu=$(mktemp)
+  times >"$cpu"
+  echo "(this session: $((SECONDS - began)) s; CPU user, system: $(tail -1 "$cpu"))"
+  rm -f "$cpu"
   if [ "$rc" -eq 5 ]; then
     echo "error: a pytest session collected no tests; that is a failure" >&2
     rc=1
