@@ -133,8 +133,9 @@ def faceswap_argv(command: str, options: Mapping[str, Any]) -> list[str]:
 # (the `local` target is the user's own, a test run has several jobs at once) the spinning
 # takes the cores from that work. PASSIVE makes them sleep instead. Measured on 2 cores with
 # benchmarks/cpu_wait.py (docs/performance.md): one process alone 0.83x the CPU time at 1.07x
-# the wall time; three at once 0.26x the CPU time and 0.27x the wall time. (Faceswap's launcher drops OMP_NUM_THREADS before torch loads,
-# lib/cli/launcher.py `_set_environment_variables`, so the thread count cannot be set that way.)
+# the wall time; three at once 0.26x the CPU time and 0.27x the wall time. (Faceswap's
+# launcher drops OMP_NUM_THREADS before torch loads, lib/cli/launcher.py
+# `_set_environment_variables`, so the thread count cannot be set that way.)
 CPU_ENV = {"OMP_WAIT_POLICY": "PASSIVE"}
 
 
