@@ -111,7 +111,9 @@ def training_ratio(work: Path, rounds: int, iterations: int, save_every: int, mb
             job.extra.pop("faceswap_train_snapshot_par_src", None)
             off.append(under_oci(job, iterations, 3))
             job.extra["faceswap_train_snapshot_par_src"] = str(par_file)
-            job.extra["faceswap_train_snapshot_prefix"] = PREFIX
+            # a prefix a round: on a fresh model the train phase restores the job's latest
+            # snapshot, so a round on the previous round's prefix would start at its target
+            job.extra["faceswap_train_snapshot_prefix"] = f"{PREFIX}round{n + 1}/"
             on.append(under_oci(job, iterations, 3))
             print(f"round {n + 1}: snapshots on {on[-1]:.4f} it/s, off {off[-1]:.4f} it/s")
     finally:

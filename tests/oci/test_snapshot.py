@@ -382,3 +382,30 @@ def test_the_same_iteration_saved_again_is_pushed_again_to_a_new_folder(
     restored = tmp_path / "restored"
     snap.restore_snapshot(_store(ociapi), restored)
     assert (restored / "model" / "original.keras").read_bytes() == b"w4 at exit"
+
+
+def test_the_snapshot_thread_runs_below_faceswap_s_priority(ociapi: OciApi, tmp_path: Path) -> None:
+    """Staging, checksums and uploads yield the cores to Faceswap: the snapshot loop lowers its
+    own thread (nice 10) and leaves the supervisor's other threads as they were."""
+    import threading
+
+    train, job, _ = _job(ociapi, tmp_path)
+    snapshots = train.Snapshotter(job, train.snapshot_store(job))
+    stop = threading.Event()
+    seen: dict[str, int] = {}
+
+    original = snapshots.push_faces
+
+    def push_faces() -> None:
+        seen["push"] = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+        original()
+        stop.set()
+
+    snapshots.push_faces = push_faces
+    before = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    worker = threading.Thread(target=snapshots.loop, args=(stop,), daemon=True)
+    worker.start()
+    worker.join(timeout=30)
+    assert not worker.is_alive()
+    assert seen["push"] == max(before, train.SNAPSHOT_NICE)
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == before
