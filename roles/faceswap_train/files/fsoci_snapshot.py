@@ -455,10 +455,21 @@ def restore_extract(store: ParStore, job_dir: Path, media: dict[str, str]) -> di
     return {"restored": files > 0, "files": files}
 
 
+def is_training_log(rel: str) -> bool:
+    """Whether *rel* (a path in the model folder) is in Faceswap's TensorBoard logs,
+    ``<model>/<name>_logs/session_<n>/`` (lib/training/train.py ``_set_tensorboard``): its
+    writer appends to them every few iterations between saves (``update_freq="batch"``, a
+    flush at each save), so they are not part of what a save writes."""
+    return rel.split("/", 1)[0].endswith("_logs")
+
+
 def save_signature(model_dir: Path) -> list[tuple[str, int, int]]:
-    """(name, size, mtime in ns) of every file of the model folder: what a save changes."""
+    """(name, size, mtime in ns) of every file a save writes in the model folder (the
+    TensorBoard logs left out: they grow between saves)."""
     out = []
     for path, rel in _files(model_dir):
+        if is_training_log(rel):
+            continue
         with contextlib.suppress(FileNotFoundError):
             st = path.stat()
             out.append((rel, st.st_size, st.st_mtime_ns))

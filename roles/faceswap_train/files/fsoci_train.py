@@ -252,7 +252,11 @@ class Snapshotter:
         now = self.helper.save_signature(self.job.model_dir)
         if now == self.pushed_files:
             return False
-        model = {k: v for k, v in self.pushed_sha.items() if k.startswith("model/")}
+        model = {
+            k: v
+            for k, v in self.pushed_sha.items()
+            if k.startswith("model/") and not self.helper.is_training_log(k[len("model/") :])
+        }
         local = {
             f"model/{rel}": self.helper.file_digests(self.job.model_dir / rel)["sha256"]
             for rel, _size, _mtime in now
