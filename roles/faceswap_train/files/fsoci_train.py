@@ -199,8 +199,9 @@ def snapshot_store(job: Job) -> Any | None:
 
 SNAPSHOT_NICE = 10
 """The snapshot thread's nice value: staging, checksums and the upload wait for Faceswap when
-the cores are busy (on a 2-core CPU host with a save every 5 iterations, benchmarks/snapshot.py
-measured 0.80-0.88 of the training speed with snapshots on at nice 0)."""
+the cores are busy. (On 2 CPU cores with a push every 5 iterations, benchmarks/snapshot.py
+measured 0.80-0.88 of the training speed with snapshots on at nice 0, and 0.817 at nice 10:
+there the pushes' own work, and the OCI double's beside it, is the cost.)"""
 
 
 def _lower_this_thread(nice: int) -> None:
