@@ -252,8 +252,9 @@ class Runner:
         self.state = StateDir(state.path, read_only=True) if read_only else state.create()
         self.on_event = on_event
         # One event at a time: the phase's worker thread and the main thread (an interrupt's
-        # notice, the watch of the tree) both emit, and a consumer such as `run --json` writes
-        # each event as a line that must not be torn by the other's.
+        # notice, the watch of the tree) both emit; a consumer such as `run --json` writes each
+        # event as a line that must not be torn by the other's, and the cost ledger is read and
+        # written back.
         self._emit_lock = threading.RLock()
         self.verbosity = verbosity
         self._cancel = _Cancel()
@@ -272,6 +273,17 @@ class Runner:
 
     # events ------------------------------------------------------------------
     def _emit(self, event: ev.Event) -> None:
+        with self._emit_lock:
+            self._note_event(event)
+            self.state.append_event(event.to_json(), run=self.run_id)
+            if self.on_event is not None:
+                self.on_event(event)
+            if self.notifier is not None:
+                self.notifier(event)
+
+    def _note_event(self, event: ev.Event) -> None:
+        """What the run keeps of an event (the cost ledger's instances, the instance's state,
+        the iteration counts held); under the emit lock, as the ledger is read and written."""
         if isinstance(event, ev.Report) and event.report in ("oci_attempts", "oci_teardown"):
             self._track_instances(event)
         if isinstance(event, ev.Report) and event.report == "instance_state":
@@ -283,12 +295,6 @@ class Runner:
                 value = event.data.get(key)
                 if isinstance(value, int):
                     self._held[key] = value
-        with self._emit_lock:
-            self.state.append_event(event.to_json(), run=self.run_id)
-            if self.on_event is not None:
-                self.on_event(event)
-            if self.notifier is not None:
-                self.notifier(event)
 
     # host facts -----------------------------------------------------------------
     @property

@@ -209,9 +209,9 @@ def _lower_this_thread(nice: int) -> None:
     native = getattr(threading, "get_native_id", None)
     if native is None or not hasattr(os, "setpriority"):
         return
+    thread = native()
     with contextlib.suppress(OSError):
-        current = os.getpriority(os.PRIO_PROCESS, native())
-        os.setpriority(os.PRIO_PROCESS, native(), max(current, nice))
+        os.setpriority(os.PRIO_PROCESS, thread, max(os.getpriority(os.PRIO_PROCESS, thread), nice))
 
 
 class Snapshotter:
